@@ -16,7 +16,7 @@ ward_err ward_json_parse(const void *data, size_t len, size_t max, json_t **out,
 			 struct ward_msg *m)
 {
 	json_error_t jerr;
-	json_t *v;
+	json_t *v = NULL;
 
 	if (len > max)
 		return ward_msg_set(m, WARD_E_TOOBIG, "JSON document of %zu bytes exceeds the %zu-byte limit",
@@ -150,7 +150,7 @@ ward_err ward_json_pretty(const json_t *v, struct ward_buf *out, struct ward_msg
 static ward_err get_typed(const json_t *obj, const char *key, const char *what, json_type t,
 			  const char *tname, json_t **out, struct ward_msg *m)
 {
-	json_t *v;
+	json_t *v = NULL;
 
 	if (!json_is_object(obj))
 		return ward_msg_set(m, WARD_E_PARSE, "%s: expected an object", what);
@@ -178,7 +178,7 @@ ward_err ward_json_get_array(const json_t *obj, const char *key, const char *wha
 ward_err ward_json_get_string(const json_t *obj, const char *key, const char *what,
 			      const char **out, struct ward_msg *m)
 {
-	json_t *v;
+	json_t *v = NULL;
 	ward_err e = get_typed(obj, key, what, JSON_STRING, "a string", &v, m);
 
 	if (e)
@@ -190,7 +190,7 @@ ward_err ward_json_get_string(const json_t *obj, const char *key, const char *wh
 ward_err ward_json_get_u64(const json_t *obj, const char *key, const char *what, uint64_t *out,
 			   struct ward_msg *m)
 {
-	json_t *v;
+	json_t *v = NULL;
 	ward_err e = get_typed(obj, key, what, JSON_INTEGER, "an integer", &v, m);
 
 	if (e)
@@ -204,7 +204,7 @@ ward_err ward_json_get_u64(const json_t *obj, const char *key, const char *what,
 ward_err ward_json_get_bool(const json_t *obj, const char *key, const char *what, int *out,
 			    struct ward_msg *m)
 {
-	json_t *v;
+	json_t *v = NULL;
 	ward_err e = get_typed(obj, key, what, JSON_TRUE, "true or false", &v, m);
 
 	if (e)

@@ -800,6 +800,10 @@ ward_err ward_tuf_find_target(struct ward_tuf_client *c, const char *path,
 		e = get_role(c, &v, &meta, m);
 		if (e)
 			goto out;
+		if (!meta) {
+			e = ward_msg_set(m, WARD_E_INVAL, "targets metadata not loaded");
+			goto out;
+		}
 		for (i = 0; i < meta->ntargets; i++)
 			if (!strcmp(meta->targets[i].path, path)) {
 				*out = &meta->targets[i];

@@ -181,11 +181,9 @@ ward_err ward_crypto_base64_encode(const void *in, size_t n, struct ward_buf *ou
 	got = EVP_EncodeBlock(enc, in, (int)n);
 	if (got < 0 || (size_t)got != enclen)
 		goto out;
-	if (enclen > 0) {
-		err = ward_buf_append(&tmp, enc, enclen);
-		if (err != WARD_OK)
-			goto out;
-	}
+	err = ward_buf_append(&tmp, enc, enclen); /* even when empty: out.p is a C string */
+	if (err != WARD_OK)
+		goto out;
 	*out = tmp;
 	ward_buf_init(&tmp, enclen); /* ownership moved to *out */
 	err = WARD_OK;
@@ -245,24 +243,22 @@ ward_err ward_crypto_base64_decode(const char *in, size_t n, size_t max, struct 
 		err = WARD_E_TOOBIG;
 		goto out;
 	}
+	dec = malloc(n / 4 * 3 + 1);
+	if (dec == NULL) {
+		err = WARD_E_NOMEM;
+		goto out;
+	}
 	if (n > 0) {
-		dec = malloc(n / 4 * 3 + 1);
-		if (dec == NULL) {
-			err = WARD_E_NOMEM;
-			goto out;
-		}
 		/* EVP_DecodeBlock counts pad characters as zero bytes; we trim them ourselves. */
 		got = EVP_DecodeBlock(dec, (const unsigned char *)in, (int)n);
 		if (got < 0 || (size_t)got != n / 4 * 3) {
 			err = WARD_E_PARSE;
 			goto out;
 		}
-		if (declen > 0) {
-			err = ward_buf_append(&tmp, dec, declen);
-			if (err != WARD_OK)
-				goto out;
-		}
 	}
+	err = ward_buf_append(&tmp, dec, declen); /* even when empty: out.p is never NULL */
+	if (err != WARD_OK)
+		goto out;
 	*out = tmp;
 	ward_buf_init(&tmp, max); /* ownership moved to *out */
 	err = WARD_OK;

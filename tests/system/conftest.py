@@ -21,7 +21,7 @@ Fixtures (names are stable; other test files rely on them):
 ``npm_js`` (session)
     Path of ``tests/system/js`` with its pinned npm dependencies installed in
     ``node_modules`` (``npm ci``, falling back to ``npm install``), done once
-    per session and only when missing. If npm fails, every test that uses
+    per session and only when missing or not the pinned versions. If npm fails, every test that uses
     this fixture FAILS with npm's output.
 """
 
@@ -127,11 +127,18 @@ def _npm_install(js_dir: Path) -> tuple[bool, str]:
 
 
 def _js_deps_present(js_dir: Path) -> bool:
-    nm = js_dir / "node_modules"
-    return all(
-        (nm / name / "package.json").is_file()
-        for name in ("tuf-js", "@tufjs/models", "@tufjs/repo-mock")
-    )
+    """True when node_modules holds exactly the versions package.json pins."""
+    import json
+
+    pins = json.loads((js_dir / "package.json").read_text()).get("dependencies", {})
+    for name, version in pins.items():
+        manifest = js_dir / "node_modules" / name / "package.json"
+        try:
+            if json.loads(manifest.read_text()).get("version") != version:
+                return False
+        except (OSError, ValueError):
+            return False
+    return bool(pins)
 
 
 @pytest.fixture(scope="session")

@@ -252,7 +252,8 @@ def test_tufjs_follows_ward_key_rotations(ward, npm_js, http_server, tmp_path, k
     trusted_ts = json.loads((md / "timestamp.json").read_bytes())
     assert {s["keyid"] for s in trusted_ts["signatures"]} & new_ts_keys, (
         "tuf-js still trusts a timestamp not signed by the rotated timestamp key")
-    assert trusted_ts["signed"]["version"] > ts_version_before
+    # Re-signing alone need not bump the version, but it must never go back.
+    assert trusted_ts["signed"]["version"] >= ts_version_before
 
     # A routine `ward repo timestamp` is accepted as a newer timestamp.
     ok(ward("repo", "timestamp", d), "ward repo timestamp")
