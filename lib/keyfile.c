@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "ward/buf.h"
 #include "ward/crypto.h"
@@ -215,7 +216,7 @@ static ward_err kf_load(const char *path, struct ward_buf *rec, struct kf_hdr *h
 		goto out;
 	}
 	err = WARD_E_PARSE;
-	if (tmp.len < KF_MAGIC_LEN || memcmp(tmp.p, KF_MAGIC, KF_MAGIC_LEN) != 0) {
+	if (memcmp(tmp.p, KF_MAGIC, tmp.len < KF_MAGIC_LEN ? tmp.len : KF_MAGIC_LEN) != 0) {
 		err = ward_msg_set(m, err, "%s: not a ward key file (bad magic; expected %s)",
 				   path, KF_MAGIC);
 		goto out;
@@ -269,6 +270,7 @@ ward_err ward_keyfile_write(const char *path, const struct ward_key *k, const ch
 	uint8_t hdr[KF_HDR_LEN];
 	uint8_t key[WARD_AEAD_KEY_LEN];
 	size_t payload;
+	struct stat st;
 
 	memset(&h, 0, sizeof(h));
 	ward_buf_init_secret(&der, WARD_KEYFILE_MAX);
@@ -288,6 +290,12 @@ ward_err ward_keyfile_write(const char *path, const struct ward_key *k, const ch
 		err = ward_msg_set(m, WARD_E_INVAL,
 				   "%s: empty passphrase; give a passphrase, or explicitly ask "
 				   "for an unencrypted key file",
+				   path);
+		goto out;
+	}
+	/* Fail before the slow scrypt; ward_file_create_excl still closes the race. */
+	if (lstat(path, &st) == 0) {
+		err = ward_msg_set(m, WARD_E_EXISTS, "%s: already exists; refusing to overwrite",
 				   path);
 		goto out;
 	}

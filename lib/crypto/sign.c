@@ -707,8 +707,11 @@ ward_err ward_crypto_key_from_private_pem(const char *pem, size_t len, struct wa
 	if (strcmp(name, PEM_STRING_PKCS8INF) != 0) {
 		err = ward_msg_set(m, WARD_E_PARSE,
 				   "%s: expected a -----BEGIN PRIVATE KEY----- (PKCS#8) block, found "
-				   "\"%.40s\"; convert with 'openssl pkcs8 -topk8 -nocrypt'",
-				   what, name);
+				   "\"%.40s\"%s",
+				   what, name,
+				   strstr(name, "PRIVATE KEY") != NULL
+					   ? "; convert it with 'openssl pkcs8 -topk8 -nocrypt'"
+					   : "");
 		goto out;
 	}
 	err = ward_crypto_key_from_private_der(der, (size_t)derlen, out, m);
