@@ -14,8 +14,11 @@
  * phase (bad input, wrong passphrase, missing key) leaves the repository as it
  * was, and a reader never sees a timestamp naming a snapshot that is not there.
  *
- * Role names are URL-encoded (ward_tuf_url_encode) wherever they name files:
- * keys/<role>-<n>.key, metadata/<v>.<role>.json and metadata/<role>.json.
+ * Metadata files carry the raw role name (metadata/<v>.<role>.json): clients
+ * URL-encode it in the request and web servers decode it back, so "qa team"
+ * is served from "2.qa team.json"; delegated role names therefore hold no '/'.
+ * Key files, which are never served, use the URL-encoded name
+ * (ward_tuf_url_encode): keys/qa%20team-1.key.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -42,26 +45,26 @@
 #include "ward/keyfile.h"
 #include "ward/tuf.h"
 
-#define REPO_MAX_ROLES 256               /* top-level and delegated roles of one repository */
-#define REPO_MAX_KEYS 16                 /* keys of one role */
-#define REPO_ROLE_MAX 128                /* bytes of a role name */
-#define REPO_ENC_MAX (3 * REPO_ROLE_MAX + 1) /* a URL-encoded role name and its NUL */
-#define REPO_TARGET_MAX 1024             /* bytes of a target path */
-#define REPO_PASS_MAX 1024               /* bytes of a passphrase */
-#define REPO_CUSTOM_MAX (64u * 1024)     /* bytes of --custom */
-#define REPO_MAX_ARGS 16                 /* repetitions of --expires and --role */
-#define REPO_MAX_PATTERNS 64             /* entries of --paths / --hash-prefixes */
-#define REPO_MAX_KEYFILES 256            /* numbered key files of one role in keys/ */
-#define REPO_COPY_CHUNK (64u * 1024)     /* target copy buffer */
-#define REPO_PUB_MAX (16u * 1024)        /* a .pub file */
+#define REPO_MAX_ROLES    256 /* top-level and delegated roles of one repository */
+#define REPO_MAX_KEYS     16  /* keys of one role */
+#define REPO_ROLE_MAX     128 /* bytes of a role name */
+#define REPO_ENC_MAX      (3 * REPO_ROLE_MAX + 1) /* a URL-encoded role name and its NUL */
+#define REPO_TARGET_MAX   1024                    /* bytes of a target path */
+#define REPO_PASS_MAX     1024                    /* bytes of a passphrase */
+#define REPO_CUSTOM_MAX   (64u * 1024)            /* bytes of --custom */
+#define REPO_MAX_ARGS     16                      /* repetitions of --expires and --role */
+#define REPO_MAX_PATTERNS 64                      /* entries of --paths / --hash-prefixes */
+#define REPO_MAX_KEYFILES 256                     /* numbered key files of one role in keys/ */
+#define REPO_COPY_CHUNK   (64u * 1024)            /* target copy buffer */
+#define REPO_PUB_MAX      (16u * 1024)            /* a .pub file */
 
 enum { EX_SUCCESS = 0, EX_FAIL = 1, EX_USAGE = 2 };
 
 /* Fixed indices of the top-level roles in struct repo's roles[]. */
 enum { R_ROOT = 0, R_TARGETS = 1, R_SNAPSHOT = 2, R_TIMESTAMP = 3, R_TOPLEVEL = 4 };
 static const char *const toplevel_names[R_TOPLEVEL] = {"root", "targets", "snapshot", "timestamp"};
-static const enum ward_tuf_role toplevel_types[R_TOPLEVEL] = {WARD_TUF_ROOT, WARD_TUF_TARGETS,
-							      WARD_TUF_SNAPSHOT, WARD_TUF_TIMESTAMP};
+static const enum ward_tuf_role toplevel_types[R_TOPLEVEL] = {
+    WARD_TUF_ROOT, WARD_TUF_TARGETS, WARD_TUF_SNAPSHOT, WARD_TUF_TIMESTAMP};
 
 /* Default validity of a new version of each kind of role. */
 #define DAY (24LL * 3600)
@@ -113,57 +116,66 @@ struct optdef {
 };
 
 static const struct optdef optdefs[OPT_COUNT] = {
-	[OPT_HELP] = {"help", false},
-	[OPT_KEY_TYPE] = {"key-type", true},
-	[OPT_ROOT_KEYS] = {"root-keys", true},
-	[OPT_ROOT_THRESHOLD] = {"root-threshold", true},
-	[OPT_EXPIRES] = {"expires", true},
-	[OPT_NO_CONSISTENT] = {"no-consistent-snapshot", false},
-	[OPT_UNENCRYPTED] = {"unencrypted-keys", false},
-	[OPT_PASSFILE] = {"passphrase-file", true},
-	[OPT_NAME] = {"name", true},
-	[OPT_ROLE] = {"role", true},
-	[OPT_HWID] = {"hardware-id", true},
-	[OPT_VERSION] = {"version", true},
-	[OPT_INSTALL_TYPE] = {"install-type", true},
-	[OPT_CUSTOM] = {"custom", true},
-	[OPT_FROM] = {"from", true},
-	[OPT_PATHS] = {"paths", true},
-	[OPT_HASH_PREFIXES] = {"hash-prefixes", true},
-	[OPT_KEYS] = {"keys", true},
-	[OPT_THRESHOLD] = {"threshold", true},
-	[OPT_TERMINATING] = {"terminating", false},
-	[OPT_SNAPSHOT] = {"snapshot", false},
-	[OPT_JSON] = {"json", false},
+    [OPT_HELP] = {"help", false},
+    [OPT_KEY_TYPE] = {"key-type", true},
+    [OPT_ROOT_KEYS] = {"root-keys", true},
+    [OPT_ROOT_THRESHOLD] = {"root-threshold", true},
+    [OPT_EXPIRES] = {"expires", true},
+    [OPT_NO_CONSISTENT] = {"no-consistent-snapshot", false},
+    [OPT_UNENCRYPTED] = {"unencrypted-keys", false},
+    [OPT_PASSFILE] = {"passphrase-file", true},
+    [OPT_NAME] = {"name", true},
+    [OPT_ROLE] = {"role", true},
+    [OPT_HWID] = {"hardware-id", true},
+    [OPT_VERSION] = {"version", true},
+    [OPT_INSTALL_TYPE] = {"install-type", true},
+    [OPT_CUSTOM] = {"custom", true},
+    [OPT_FROM] = {"from", true},
+    [OPT_PATHS] = {"paths", true},
+    [OPT_HASH_PREFIXES] = {"hash-prefixes", true},
+    [OPT_KEYS] = {"keys", true},
+    [OPT_THRESHOLD] = {"threshold", true},
+    [OPT_TERMINATING] = {"terminating", false},
+    [OPT_SNAPSHOT] = {"snapshot", false},
+    [OPT_JSON] = {"json", false},
 };
 
 #define O(x) (1u << (x))
 
+/* An --expires value: the role it names and the absolute expiry. */
+struct expiry {
+	char role[REPO_ROLE_MAX + 1]; /* the role it applies to */
+	time_t at;                    /* when that role's new version expires */
+};
+
 struct args {
-	const char *cmd;                   /* subcommand name */
-	const char *pos[3];                /* positional arguments */
-	size_t npos;
-	const char *val[OPT_COUNT];        /* value of each single-valued option */
-	bool set[OPT_COUNT];               /* option given */
+	const char *cmd;                    /* subcommand name */
+	const char *pos[3];                 /* positional arguments */
+	size_t npos;                        /* how many */
+	const char *val[OPT_COUNT];         /* value of each single-valued option */
+	bool set[OPT_COUNT];                /* option given */
 	const char *expires[REPO_MAX_ARGS]; /* every --expires, in order */
-	size_t nexpires;
-	const char *roles[REPO_MAX_ARGS];  /* every --role, in order */
-	size_t nroles;
+	size_t nexpires;                    /* how many */
+	const char *roles[REPO_MAX_ARGS];   /* every --role, in order */
+	size_t nroles;                      /* how many */
+	struct expiry exp[REPO_MAX_ARGS];   /* --expires, parsed */
+	size_t nexp;                        /* how many */
 };
 
 struct command {
-	const char *name;
-	int (*run)(const struct args *a);
-	size_t minpos, maxpos; /* positional arguments (DIR included) */
-	uint32_t opts;         /* accepted options, O(OPT_...) */
-	bool multi_role;       /* --role may repeat */
-	const char *synopsis;  /* one line for `ward repo --help` */
-	const char *help;      /* `ward repo CMD --help` */
+	const char *name;                 /* second argument: `ward repo NAME` */
+	int (*run)(const struct args *a); /* returns the exit status */
+	size_t minpos, maxpos;            /* positional arguments (DIR included) */
+	uint32_t opts;                    /* accepted options, O(OPT_...) */
+	bool multi_role;                  /* --role may repeat */
+	const char *synopsis;             /* one line for `ward repo --help` */
+	const char *help;                 /* `ward repo CMD --help` */
 };
 
 /* ---- small helpers --------------------------------------------------- */
 
-static ward_err path_join(char *out, size_t n, const char *a, const char *b, struct ward_msg *m)
+static WARD_MUST_USE ward_err path_join(char *out, size_t n, const char *a, const char *b,
+                                        struct ward_msg *m)
 {
 	if (ward_snprintf(out, n, "%s/%s", a, b) != WARD_OK)
 		return ward_msg_set(m, WARD_E_TOOBIG, "path too long: %s/%s", a, b);
@@ -178,27 +190,44 @@ static bool is_toplevel_name(const char *name)
 	return false;
 }
 
+/* Text that cannot go into metadata: control characters, or not UTF-8 (JSON strings are). */
 static bool has_control(const char *s)
 {
+	json_t *probe = json_string(s); /* NULL when s is not valid UTF-8 */
+
+	if (!probe)
+		return true;
+	json_decref(probe);
 	for (; *s; s++)
 		if ((unsigned char)*s < 0x20 || *s == 0x7f)
 			return true;
 	return false;
 }
 
-/* A delegated role's name: 1..128 bytes, no control characters, not a top-level name. */
-static ward_err check_role_name(const char *name, struct ward_msg *m)
+/*
+ * A delegated role's name: 1..128 bytes of UTF-8, no control character, not a
+ * top-level name, and no '/' or '\\': the metadata file is "<role>.json" under
+ * its raw name (see write_role), so the name must be one file name.
+ */
+static WARD_MUST_USE ward_err check_role_name(const char *name, struct ward_msg *m)
 {
 	size_t n = strlen(name);
 
 	if (n == 0 || n > REPO_ROLE_MAX)
-		return ward_msg_set(m, WARD_E_INVAL, "role name must be 1 to %d bytes", REPO_ROLE_MAX);
+		return ward_msg_set(m, WARD_E_INVAL, "role name must be 1 to %d bytes",
+		                    REPO_ROLE_MAX);
 	if (has_control(name))
-		return ward_msg_set(m, WARD_E_INVAL, "role name contains a control character");
+		return ward_msg_set(m, WARD_E_INVAL,
+		                    "role name contains a control character or is not UTF-8");
 	if (is_toplevel_name(name))
 		return ward_msg_set(m, WARD_E_INVAL,
-				    "'%s' is a top-level role; a delegated role needs another name",
-				    name);
+		                    "'%s' is a top-level role; a delegated role needs another name",
+		                    name);
+	if (strchr(name, '/') || strchr(name, '\\') || !strcmp(name, ".") || !strcmp(name, ".."))
+		return ward_msg_set(m, WARD_E_INVAL,
+		                    "role name '%s' cannot name a metadata file: no '/' or '\\', "
+		                    "and not '.' or '..'",
+		                    name);
 	return WARD_OK;
 }
 
@@ -207,7 +236,7 @@ static ward_err check_role_name(const char *name, struct ward_msg *m)
  * repo/targets/: relative, '/'-separated, no empty, "." or ".." component, no
  * backslash and no control character.
  */
-static ward_err check_target_path(const char *p, struct ward_msg *m)
+static WARD_MUST_USE ward_err check_target_path(const char *p, struct ward_msg *m)
 {
 	size_t n = strlen(p);
 
@@ -215,23 +244,24 @@ static ward_err check_target_path(const char *p, struct ward_msg *m)
 		return ward_msg_set(m, WARD_E_INVAL, "empty target path");
 	if (n > REPO_TARGET_MAX)
 		return ward_msg_set(m, WARD_E_INVAL, "target path longer than %d bytes",
-				    REPO_TARGET_MAX);
+		                    REPO_TARGET_MAX);
 	if (p[0] == '/')
-		return ward_msg_set(m, WARD_E_INVAL, "target path '%s' is absolute; it must be relative",
-				    p);
+		return ward_msg_set(m, WARD_E_INVAL,
+		                    "target path '%s' is absolute; it must be relative", p);
 	if (strchr(p, '\\'))
 		return ward_msg_set(m, WARD_E_INVAL, "target path '%s' contains a backslash", p);
 	if (has_control(p))
-		return ward_msg_set(m, WARD_E_INVAL, "target path contains a control character");
+		return ward_msg_set(m, WARD_E_INVAL,
+		                    "target path contains a control character or is not UTF-8");
 	for (const char *c = p;;) {
 		const char *end = strchr(c, '/');
 		size_t len = end ? (size_t)(end - c) : strlen(c);
 		if (len == 0)
-			return ward_msg_set(m, WARD_E_INVAL, "target path '%s' has an empty component",
-					    p);
+			return ward_msg_set(m, WARD_E_INVAL,
+			                    "target path '%s' has an empty component", p);
 		if ((len == 1 && c[0] == '.') || (len == 2 && c[0] == '.' && c[1] == '.'))
 			return ward_msg_set(m, WARD_E_INVAL,
-					    "target path '%s' has a '.' or '..' component", p);
+			                    "target path '%s' has a '.' or '..' component", p);
 		if (!end)
 			break;
 		c = end + 1;
@@ -240,38 +270,33 @@ static ward_err check_target_path(const char *p, struct ward_msg *m)
 }
 
 /* Parse a count option in [1, max]. */
-static ward_err parse_count(const char *opt, const char *s, uint64_t max, uint64_t *out,
-			    struct ward_msg *m)
+static WARD_MUST_USE ward_err parse_count(const char *opt, const char *s, uint64_t max,
+                                          uint64_t *out, struct ward_msg *m)
 {
 	uint64_t v;
 
 	if (ward_parse_u64(s, &v) != WARD_OK || v < 1 || v > max)
-		return ward_msg_set(m, WARD_E_INVAL, "--%s: '%s' is not a number from 1 to %llu", opt,
-				    s, (unsigned long long)max);
+		return ward_msg_set(m, WARD_E_INVAL, "--%s: '%s' is not a number from 1 to %llu",
+		                    opt, s, (unsigned long long)max);
 	*out = v;
 	return WARD_OK;
 }
 
-static ward_err parse_key_type(const char *s, enum ward_key_type *out, struct ward_msg *m)
+static WARD_MUST_USE ward_err parse_key_type(const char *s, enum ward_key_type *out,
+                                             struct ward_msg *m)
 {
 	if (ward_key_type_parse(s, out) != WARD_OK)
 		return ward_msg_set(m, WARD_E_INVAL, "--key-type: '%s' is not ed25519 or ecdsa", s);
 	return WARD_OK;
 }
 
-/* An --expires value: the role it names and the absolute expiry. */
-struct expiry {
-	char role[REPO_ROLE_MAX + 1];
-	time_t at;
-};
-
 /*
  * Parse "ROLE=DURATION" or "ROLE=@YYYY-MM-DDTHH:MM:SSZ"; a bare value is
  * accepted when default_role is given. A time in the past is accepted with a
  * warning (tests and drills need expired metadata).
  */
-static ward_err parse_expiry(const char *arg, const char *default_role, time_t now,
-			     struct expiry *out, struct ward_msg *m)
+static WARD_MUST_USE ward_err parse_expiry(const char *arg, const char *default_role, time_t now,
+                                           struct expiry *out, struct ward_msg *m)
 {
 	const char *eq = strrchr(arg, '=');
 	const char *val = eq ? eq + 1 : arg;
@@ -280,12 +305,12 @@ static ward_err parse_expiry(const char *arg, const char *default_role, time_t n
 
 	if (!eq && !default_role)
 		return ward_msg_set(m, WARD_E_INVAL,
-				    "--expires '%s': expected ROLE=DURATION (7d, 12h, ...) or "
-				    "ROLE=@YYYY-MM-DDTHH:MM:SSZ",
-				    arg);
+		                    "--expires '%s': expected ROLE=DURATION (7d, 12h, ...) or "
+		                    "ROLE=@YYYY-MM-DDTHH:MM:SSZ",
+		                    arg);
 	if (eq && (rlen == 0 || rlen > REPO_ROLE_MAX))
-		return ward_msg_set(m, WARD_E_INVAL, "--expires '%s': missing or too long role name",
-				    arg);
+		return ward_msg_set(m, WARD_E_INVAL,
+		                    "--expires '%s': missing or too long role name", arg);
 	if (eq) {
 		memcpy(out->role, arg, rlen);
 		out->role[rlen] = '\0';
@@ -297,27 +322,28 @@ static ward_err parse_expiry(const char *arg, const char *default_role, time_t n
 		char when[21];
 		if (ward_tuf_time_parse(val + 1, &t) != WARD_OK)
 			return ward_msg_set(m, WARD_E_INVAL,
-					    "--expires '%s': '%s' is not YYYY-MM-DDTHH:MM:SSZ", arg,
-					    val + 1);
+			                    "--expires '%s': '%s' is not YYYY-MM-DDTHH:MM:SSZ", arg,
+			                    val + 1);
 		if (t <= now) {
 			ward_tuf_time_format(t, when);
 			fprintf(stderr, "ward: warning: %s will be signed already expired (%s)\n",
-				out->role, when);
+			        out->role, when);
 		}
 		out->at = t;
 		return WARD_OK;
 	}
 	if (cli_parse_duration(val, &secs) != WARD_OK)
 		return ward_msg_set(m, WARD_E_INVAL,
-				    "--expires '%s': '%s' is not a positive duration such as 30m, "
-				    "12h, 7d, 2w or 1y",
-				    arg, val);
+		                    "--expires '%s': '%s' is not a positive duration such as 30m, "
+		                    "12h, 7d, 2w or 1y",
+		                    arg, val);
 	out->at = now + (time_t)secs;
 	return WARD_OK;
 }
 
 /* Lower-case hex SHA-256 of a string (for path_hash_prefixes). */
-static ward_err sha256_hex(const void *data, size_t n, char out[2 * WARD_SHA256_LEN + 1])
+static WARD_MUST_USE ward_err sha256_hex(const void *data, size_t n,
+                                         char out[2 * WARD_SHA256_LEN + 1])
 {
 	uint8_t d[WARD_SHA256_LEN];
 	ward_err e = ward_crypto_hash(WARD_HASH_SHA256, data, n, d);
@@ -330,7 +356,7 @@ static ward_err sha256_hex(const void *data, size_t n, char out[2 * WARD_SHA256_
 /* ---- JSON helpers ---------------------------------------------------- */
 
 /* obj[key] = v, stealing v; NULL v (a failed allocation) is WARD_E_NOMEM. */
-static ward_err jset(json_t *obj, const char *key, json_t *v, struct ward_msg *m)
+static WARD_MUST_USE ward_err jset(json_t *obj, const char *key, json_t *v, struct ward_msg *m)
 {
 	if (!v)
 		return ward_msg_set(m, WARD_E_NOMEM, "out of memory building metadata");
@@ -339,7 +365,7 @@ static ward_err jset(json_t *obj, const char *key, json_t *v, struct ward_msg *m
 	return WARD_OK;
 }
 
-static ward_err jappend(json_t *arr, json_t *v, struct ward_msg *m)
+static WARD_MUST_USE ward_err jappend(json_t *arr, json_t *v, struct ward_msg *m)
 {
 	if (!v || json_array_append_new(arr, v) != 0)
 		return ward_msg_set(m, WARD_E_NOMEM, "out of memory building metadata");
@@ -356,15 +382,15 @@ static bool json_array_has_string(const json_t *arr, const char *s)
 	size_t i;
 	json_t *v;
 
-	json_array_foreach(arr, i, v)
-		if (json_is_string(v) && !strcmp(json_string_value(v), s))
-			return true;
+	json_array_foreach(arr, i, v) if (json_is_string(v) &&
+	                                  !strcmp(json_string_value(v), s)) return true;
 	return false;
 }
 
 /* {"version": v, "length": len, "hashes": {"sha256": hex}} for snapshot and timestamp. */
-static ward_err meta_entry(uint64_t version, size_t len, const uint8_t sha[WARD_SHA256_LEN],
-			   json_t **out, struct ward_msg *m)
+static WARD_MUST_USE ward_err meta_entry(uint64_t version, size_t len,
+                                         const uint8_t sha[WARD_SHA256_LEN], json_t **out,
+                                         struct ward_msg *m)
 {
 	char hex[2 * WARD_SHA256_LEN + 1];
 	json_t *o = json_object(), *h = json_object();
@@ -395,10 +421,10 @@ static ward_err meta_entry(uint64_t version, size_t len, const uint8_t sha[WARD_
 
 /* Keys held in memory for signing, with their TUF key ids. Owns the keys. */
 struct keyset {
-	struct ward_key *k[REPO_MAX_KEYS];       /* private keys */
+	struct ward_key *k[REPO_MAX_KEYS];              /* private keys */
 	char id[REPO_MAX_KEYS][WARD_KEYID_HEX_LEN + 1]; /* key id of each */
-	size_t n;
-	bool loaded;                             /* filled from disk already */
+	size_t n;                                       /* keys held */
+	bool loaded;                                    /* filled from disk already */
 };
 
 static void keyset_free(struct keyset *ks)
@@ -419,9 +445,9 @@ static bool keyset_has(const struct keyset *ks, const char *id)
 
 /* Numbers n of the files keys/<enc>-<n>.key and .pub of one role, ascending. */
 struct keynums {
-	unsigned num[REPO_MAX_KEYFILES];
-	size_t n;
-	unsigned max; /* highest number seen, 0 when none */
+	unsigned num[REPO_MAX_KEYFILES]; /* the numbers n, ascending */
+	size_t n;                        /* how many */
+	unsigned max;                    /* highest number seen, 0 when none */
 };
 
 static int cmp_unsigned(const void *a, const void *b)
@@ -430,8 +456,8 @@ static int cmp_unsigned(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static ward_err list_key_files(const char *keysdir, const char *enc, struct keynums *out,
-			       struct ward_msg *m)
+static WARD_MUST_USE ward_err list_key_files(const char *keysdir, const char *enc,
+                                             struct keynums *out, struct ward_msg *m)
 {
 	size_t elen = strlen(enc);
 	struct dirent *de;
@@ -463,7 +489,7 @@ static ward_err list_key_files(const char *keysdir, const char *enc, struct keyn
 		if (out->n == REPO_MAX_KEYFILES) {
 			closedir(d);
 			return ward_msg_set(m, WARD_E_TOOBIG, "more than %d key files for %s in %s",
-					    REPO_MAX_KEYFILES, enc, keysdir);
+			                    REPO_MAX_KEYFILES, enc, keysdir);
 		}
 		out->num[out->n++] = (unsigned)v;
 		if (v > out->max)
@@ -477,18 +503,18 @@ static ward_err list_key_files(const char *keysdir, const char *enc, struct keyn
 /* ---- the repository -------------------------------------------------- */
 
 struct role {
-	char name[REPO_ROLE_MAX + 1]; /* role name as the metadata writes it */
-	char enc[REPO_ENC_MAX];       /* URL-encoded name, for file names */
-	int parent;                   /* index of the delegating role; -1 for top-level roles */
-	json_t *sig;                  /* the "signed" object (owned) */
-	bool dirty;                   /* to be re-signed and published */
-	bool fresh;                   /* created by this command: its version is already set */
-	bool has_expires;             /* expires given with --expires */
-	time_t expires;
+	char name[REPO_ROLE_MAX + 1];    /* role name as the metadata writes it */
+	char enc[REPO_ENC_MAX];          /* URL-encoded name, for key file names */
+	int parent;                      /* index of the delegating role; -1 for top-level roles */
+	json_t *sig;                     /* the "signed" object (owned) */
+	bool dirty;                      /* to be re-signed and published */
+	bool fresh;                      /* created by this command: its version is already set */
+	bool has_expires;                /* expires given with --expires */
+	time_t expires;                  /* valid when has_expires */
 	const struct keyset *signers[2]; /* keys to sign with instead of keys/ (borrowed) */
-	size_t nsigners;
-	struct keyset loaded;         /* keys loaded from keys/ for signing */
-	struct ward_buf out;          /* the new file's bytes, once signed */
+	size_t nsigners;                 /* 0: load the keys from keys/ */
+	struct keyset loaded;            /* keys loaded from keys/ for signing */
+	struct ward_buf out;             /* the new file's bytes, once signed */
 	uint8_t sha256[WARD_SHA256_LEN]; /* of out */
 };
 
@@ -499,30 +525,31 @@ struct pending_keys {
 };
 
 struct repo {
-	char dir[PATH_MAX];     /* DIR as given */
-	char meta[PATH_MAX];    /* DIR/repo/metadata */
-	char keys[PATH_MAX];    /* DIR/keys */
-	char targets[PATH_MAX]; /* DIR/repo/targets */
-	int lockfd;             /* holds the flock; -1 when not locked */
-	bool consistent;        /* root's consistent_snapshot */
-	bool encrypted;         /* new keys get the passphrase */
-	time_t now;             /* one reference time per command */
-	struct role *roles;     /* [0..3] top-level, then delegated in load order */
-	size_t nroles;
-	const char *passfile;   /* --passphrase-file or NULL */
+	char dir[PATH_MAX];       /* DIR as given */
+	char meta[PATH_MAX];      /* DIR/repo/metadata */
+	char keys[PATH_MAX];      /* DIR/keys */
+	char targets[PATH_MAX];   /* DIR/repo/targets */
+	int lockfd;               /* holds the flock; -1 when not locked */
+	bool consistent;          /* root's consistent_snapshot */
+	bool encrypted;           /* new keys get the passphrase */
+	bool have_keys;           /* keys/ holds a readable key file (else encrypted is a guess) */
+	time_t now;               /* one reference time per command */
+	struct role *roles;       /* [0..3] top-level, then delegated in load order */
+	size_t nroles;            /* roles in use */
+	const char *passfile;     /* --passphrase-file or NULL */
 	char pass[REPO_PASS_MAX]; /* the repository's passphrase once asked (wiped) */
-	size_t passlen;
-	bool have_pass;
-	struct pending_keys pending[R_TOPLEVEL];
-	size_t npending;
-	struct expiry exp[REPO_MAX_ARGS]; /* --expires, applied when publishing */
-	size_t nexp;
-	bool staged;                 /* a target file waits in staged_tmp */
-	char staged_tmp[PATH_MAX];   /* its temporary name */
-	char staged_final[PATH_MAX]; /* and where it goes */
+	size_t passlen;           /* its length */
+	bool have_pass;           /* pass holds it */
+	struct pending_keys pending[R_TOPLEVEL]; /* new keys to write first */
+	size_t npending;                         /* how many */
+	struct expiry exp[REPO_MAX_ARGS];        /* --expires, applied when publishing */
+	size_t nexp;                             /* how many */
+	bool staged;                             /* a target file waits in staged_tmp */
+	char staged_tmp[PATH_MAX];               /* its temporary name */
+	char staged_final[PATH_MAX];             /* and where it goes */
 };
 
-static ward_err repo_alloc(struct repo *r, const char *dir, struct ward_msg *m)
+static WARD_MUST_USE ward_err repo_alloc(struct repo *r, const char *dir, struct ward_msg *m)
 {
 	memset(r, 0, sizeof(*r));
 	r->lockfd = -1;
@@ -570,7 +597,7 @@ static void repo_free(struct repo *r)
 }
 
 /* Take DIR/.lock: exclusive for changes, shared for reading. Blocks until granted. */
-static ward_err repo_lock(struct repo *r, bool exclusive, struct ward_msg *m)
+static WARD_MUST_USE ward_err repo_lock(struct repo *r, bool exclusive, struct ward_msg *m)
 {
 	char path[PATH_MAX];
 	ward_err e;
@@ -578,6 +605,11 @@ static ward_err repo_lock(struct repo *r, bool exclusive, struct ward_msg *m)
 	if ((e = path_join(path, sizeof(path), r->dir, ".lock", m)) != WARD_OK)
 		return e;
 	r->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (r->lockfd < 0 && !exclusive && (errno == EACCES || errno == EROFS || errno == EPERM))
+		r->lockfd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (r->lockfd < 0 && !exclusive && (errno == EACCES || errno == EROFS || errno == ENOENT))
+		return WARD_OK; /* a read-only copy: readers need no lock, files are replaced
+		                   atomically */
 	if (r->lockfd < 0)
 		return ward_msg_set(m, WARD_E_IO, "cannot open %s: %s", path, strerror(errno));
 	while (flock(r->lockfd, exclusive ? LOCK_EX : LOCK_SH) != 0) {
@@ -588,7 +620,7 @@ static ward_err repo_lock(struct repo *r, bool exclusive, struct ward_msg *m)
 	return WARD_OK;
 }
 
-static ward_err get_pass(struct repo *r, struct ward_msg *m)
+static WARD_MUST_USE ward_err get_pass(struct repo *r, struct ward_msg *m)
 {
 	char prompt[PATH_MAX + 64];
 
@@ -599,7 +631,7 @@ static ward_err get_pass(struct repo *r, struct ward_msg *m)
 		return ward_msg_set(m, WARD_E_TOOBIG, "path too long");
 	if (cli_passphrase(r->passfile, prompt, 0, r->pass, sizeof(r->pass), &r->passlen, m) !=
 	    WARD_OK)
-		return ward_msg_prefix(m, WARD_E_INVAL, "reading the passphrase");
+		return ward_msg_prefix(m, WARD_E_INVAL, "reading the passphrase: ");
 	r->have_pass = true;
 	return WARD_OK;
 }
@@ -625,7 +657,8 @@ static json_t *delegation_entry(const struct repo *r, int idx)
 	json_t *roles = json_object_get(dels, "roles"), *v;
 	size_t i;
 
-	json_array_foreach(roles, i, v) {
+	json_array_foreach(roles, i, v)
+	{
 		const char *n = json_string_value(json_object_get(v, "name"));
 		if (n && !strcmp(n, ro->name))
 			return v;
@@ -634,22 +667,22 @@ static json_t *delegation_entry(const struct repo *r, int idx)
 }
 
 /* Who signs role idx: key ids and threshold from root or the delegating role. */
-static ward_err role_rule(const struct repo *r, int idx, json_t **keyids, uint64_t *threshold,
-			  struct ward_msg *m)
+static WARD_MUST_USE ward_err role_rule(const struct repo *r, int idx, json_t **keyids,
+                                        uint64_t *threshold, struct ward_msg *m)
 {
 	const json_t *rule;
 	json_t *t;
 
 	if (idx < R_TOPLEVEL)
 		rule = json_object_get(json_object_get(r->roles[R_ROOT].sig, "roles"),
-				       r->roles[idx].name);
+		                       r->roles[idx].name);
 	else
 		rule = delegation_entry(r, idx);
 	*keyids = json_object_get(rule, "keyids");
 	t = json_object_get(rule, "threshold");
 	if (!json_is_array(*keyids) || !json_is_integer(t) || json_integer_value(t) < 1)
 		return ward_msg_set(m, WARD_E_PARSE, "no valid keyids/threshold for role %s",
-				    r->roles[idx].name);
+		                    r->roles[idx].name);
 	*threshold = (uint64_t)json_integer_value(t);
 	return WARD_OK;
 }
@@ -659,7 +692,8 @@ static ward_err role_rule(const struct repo *r, int idx, json_t **keyids, uint64
  * idx, asking for the passphrase when a file is encrypted. Fails unless at
  * least the role's threshold of keys is found.
  */
-static ward_err load_role_keys(struct repo *r, int idx, struct keyset *ks, struct ward_msg *m)
+static WARD_MUST_USE ward_err load_role_keys(struct repo *r, int idx, struct keyset *ks,
+                                             struct ward_msg *m)
 {
 	struct role *ro = &r->roles[idx];
 	struct keynums nums;
@@ -679,23 +713,25 @@ static ward_err load_role_keys(struct repo *r, int idx, struct keyset *ks, struc
 		struct stat st;
 		bool enc = false;
 
-		if (ward_snprintf(name, sizeof(name), "%s-%u.key", ro->enc, nums.num[i]) != WARD_OK ||
+		if (ward_snprintf(name, sizeof(name), "%s-%u.key", ro->enc, nums.num[i]) !=
+		        WARD_OK ||
 		    (e = path_join(path, sizeof(path), r->keys, name, m)) != WARD_OK)
 			return ward_msg_set(m, WARD_E_TOOBIG, "key file name too long");
 		if (stat(path, &st) != 0)
 			continue; /* only the .pub is there */
 		if ((e = ward_keyfile_is_encrypted(path, &enc, m)) != WARD_OK)
-			return ward_msg_prefix(m, e, "%s", path);
+			return e; /* the message names the file */
 		if (enc && (e = get_pass(r, m)) != WARD_OK)
 			return e;
 		e = ward_keyfile_read(path, enc ? r->pass : NULL, enc ? r->passlen : 0, &k, m);
 		if (e == WARD_E_VERIFY)
-			return ward_msg_set(m, e,
-					    "cannot decrypt %s: wrong passphrase (or the key file is "
-					    "damaged)",
-					    path);
+			return ward_msg_set(
+			    m, e,
+			    "cannot decrypt %s: wrong passphrase (or the key file is "
+			    "damaged)",
+			    path);
 		if (e != WARD_OK)
-			return ward_msg_prefix(m, e, "%s", path);
+			return e; /* the message names the file */
 		if ((e = ward_key_id(k, id, m)) != WARD_OK) {
 			ward_crypto_key_free(k);
 			return e;
@@ -710,9 +746,9 @@ static ward_err load_role_keys(struct repo *r, int idx, struct keyset *ks, struc
 	}
 	if (ks->n < threshold) {
 		e = ward_msg_set(m, WARD_E_NOTFOUND,
-				 "cannot sign %s: %zu of the %llu keys its threshold needs are in "
-				 "%s (files %s-N.key)",
-				 ro->name, ks->n, (unsigned long long)threshold, r->keys, ro->enc);
+		                 "cannot sign %s: %zu of the %llu keys its threshold needs are in "
+		                 "%s (files %s-N.key)",
+		                 ro->name, ks->n, (unsigned long long)threshold, r->keys, ro->enc);
 		keyset_free(ks);
 		return e;
 	}
@@ -721,14 +757,15 @@ static ward_err load_role_keys(struct repo *r, int idx, struct keyset *ks, struc
 }
 
 /* Generate n keys of type t in memory. */
-static ward_err generate_keys(enum ward_key_type t, size_t n, struct keyset *ks, struct ward_msg *m)
+static WARD_MUST_USE ward_err generate_keys(enum ward_key_type t, size_t n, struct keyset *ks,
+                                            struct ward_msg *m)
 {
 	ward_err e;
 
 	for (size_t i = 0; i < n; i++) {
 		struct ward_key *k = NULL;
 		if ((e = ward_crypto_key_generate(t, &k, m)) != WARD_OK)
-			return ward_msg_prefix(m, e, "generating a key");
+			return ward_msg_prefix(m, e, "generating a key: ");
 		if ((e = ward_key_id(k, ks->id[ks->n], m)) != WARD_OK) {
 			ward_crypto_key_free(k);
 			return e;
@@ -743,7 +780,8 @@ static ward_err generate_keys(enum ward_key_type t, size_t n, struct keyset *ks,
  * unless the repository's keys are plain) and keys/<enc>-<n>.pub, numbering
  * after the highest number already there.
  */
-static ward_err write_keys(struct repo *r, int idx, const struct keyset *ks, struct ward_msg *m)
+static WARD_MUST_USE ward_err write_keys(struct repo *r, int idx, const struct keyset *ks,
+                                         struct ward_msg *m)
 {
 	const struct role *ro = &r->roles[idx];
 	struct ward_buf pub;
@@ -763,14 +801,14 @@ static ward_err write_keys(struct repo *r, int idx, const struct keyset *ks, str
 		if ((e = ward_snprintf(name, sizeof(name), "%s-%u.key", ro->enc, num)) != WARD_OK ||
 		    (e = path_join(path, sizeof(path), r->keys, name, m)) != WARD_OK ||
 		    (e = ward_snprintf(comment, sizeof(comment), "ward repo %s key %s", ro->name,
-				       ks->id[i])) != WARD_OK) {
+		                       ks->id[i])) != WARD_OK) {
 			e = ward_msg_set(m, WARD_E_TOOBIG, "key file name too long");
 			goto out;
 		}
 		e = ward_keyfile_write(path, ks->k[i], r->encrypted ? r->pass : NULL,
-				       r->encrypted ? r->passlen : 0, comment, m);
+		                       r->encrypted ? r->passlen : 0, comment, m);
 		if (e != WARD_OK) {
-			ward_msg_prefix(m, e, "writing %s", path);
+			ward_msg_prefix(m, e, "writing %s: ", path);
 			goto out;
 		}
 		/* The public half, as TUF key JSON, for reference. */
@@ -787,7 +825,7 @@ static ward_err write_keys(struct repo *r, int idx, const struct keyset *ks, str
 		json_decref(obj);
 		obj = NULL;
 		if ((e = ward_file_create_excl(path, pub.p, pub.len, 0644, m)) != WARD_OK) {
-			ward_msg_prefix(m, e, "writing %s", path);
+			ward_msg_prefix(m, e, "writing %s: ", path);
 			goto out;
 		}
 	}
@@ -801,8 +839,8 @@ out:
  * Move the files keys/<enc>-<n>.{key,pub} listed in nums to keys/retired/,
  * never replacing anything there (link, then unlink).
  */
-static ward_err retire_keys(struct repo *r, const char *enc, const struct keynums *nums,
-			    struct ward_msg *m)
+static WARD_MUST_USE ward_err retire_keys(struct repo *r, const char *enc,
+                                          const struct keynums *nums, struct ward_msg *m)
 {
 	static const char *const exts[] = {"key", "pub"};
 	char rdir[PATH_MAX];
@@ -818,29 +856,32 @@ static ward_err retire_keys(struct repo *r, const char *enc, const struct keynum
 			unsigned try;
 
 			if (ward_snprintf(name, sizeof(name), "%s-%u.%s", enc, nums->num[i],
-					  exts[x]) != WARD_OK ||
+			                  exts[x]) != WARD_OK ||
 			    path_join(src, sizeof(src), r->keys, name, m) != WARD_OK)
 				return ward_msg_set(m, WARD_E_TOOBIG, "key file name too long");
 			if (access(src, F_OK) != 0)
 				continue;
 			for (try = 0; try < 1000; try++) {
-				ward_err pe = try == 0 ? ward_snprintf(dst, sizeof(dst), "%s/%s", rdir, name)
-						       : ward_snprintf(dst, sizeof(dst), "%s/%s-%u.%s.%u",
-								       rdir, enc, nums->num[i], exts[x], try);
+				ward_err pe =
+				    try == 0 ? ward_snprintf(dst, sizeof(dst), "%s/%s", rdir, name)
+				             : ward_snprintf(dst, sizeof(dst), "%s/%s-%u.%s.%u",
+				                             rdir, enc, nums->num[i], exts[x], try);
 				if (pe != WARD_OK)
-					return ward_msg_set(m, WARD_E_TOOBIG, "path too long in %s", rdir);
+					return ward_msg_set(m, WARD_E_TOOBIG, "path too long in %s",
+					                    rdir);
 				if (link(src, dst) == 0)
 					break;
 				if (errno != EEXIST)
-					return ward_msg_set(m, WARD_E_IO, "cannot move %s to %s: %s", src,
-							    rdir, strerror(errno));
+					return ward_msg_set(m, WARD_E_IO,
+					                    "cannot move %s to %s: %s", src, rdir,
+					                    strerror(errno));
 			}
 			if (try == 1000)
-				return ward_msg_set(m, WARD_E_EXISTS, "no free name for %s in %s", name,
-						    rdir);
+				return ward_msg_set(m, WARD_E_EXISTS, "no free name for %s in %s",
+				                    name, rdir);
 			if (unlink(src) != 0)
 				return ward_msg_set(m, WARD_E_IO, "cannot remove %s: %s", src,
-						    strerror(errno));
+				                    strerror(errno));
 			if ((e = ward_fsync_parent(dst, m)) != WARD_OK ||
 			    (e = ward_fsync_parent(src, m)) != WARD_OK)
 				return e;
@@ -887,8 +928,8 @@ static enum ward_tuf_role role_type(int idx)
 }
 
 /* Read metadata/<file>; *sig receives its "signed" object after basic checks. */
-static ward_err load_meta(const struct repo *r, const char *file, enum ward_tuf_role t,
-			  json_t **sig, struct ward_msg *m)
+static WARD_MUST_USE ward_err load_meta(const struct repo *r, const char *file,
+                                        enum ward_tuf_role t, json_t **sig, struct ward_msg *m)
 {
 	struct ward_buf raw = {0};
 	json_t *doc = NULL, *s;
@@ -899,20 +940,18 @@ static ward_err load_meta(const struct repo *r, const char *file, enum ward_tuf_
 
 	if ((e = path_join(path, sizeof(path), r->meta, file, m)) != WARD_OK)
 		return e;
-	if ((e = ward_file_read(path, max_size(t), &raw, m)) != WARD_OK) {
-		ward_msg_prefix(m, e, "reading %s", path);
-		goto out;
-	}
+	if ((e = ward_file_read(path, max_size(t), &raw, m)) != WARD_OK)
+		goto out; /* the message names the file */
 	if ((e = ward_json_parse(raw.p, raw.len, max_size(t), &doc, m)) != WARD_OK ||
 	    (e = ward_json_get_object(doc, "signed", file, &s, m)) != WARD_OK ||
 	    (e = ward_json_get_string(s, "_type", file, &type, m)) != WARD_OK ||
 	    (e = ward_json_get_u64(s, "version", file, &v, m)) != WARD_OK) {
-		ward_msg_prefix(m, e, "%s", path);
+		ward_msg_prefix(m, e, "%s: ", path);
 		goto out;
 	}
 	if (strcmp(type, type_name(t)) != 0) {
 		e = ward_msg_set(m, WARD_E_PARSE, "%s: _type is '%s', expected '%s'", path, type,
-				 type_name(t));
+		                 type_name(t));
 		goto out;
 	}
 	json_incref(s);
@@ -924,14 +963,16 @@ out:
 }
 
 /* Append a delegated role found in role parent's delegations, and load its metadata. */
-static ward_err add_delegated(struct repo *r, int parent, const char *name, struct ward_msg *m)
+static WARD_MUST_USE ward_err add_delegated(struct repo *r, int parent, const char *name,
+                                            struct ward_msg *m)
 {
 	char file[REPO_ENC_MAX + 8];
 	struct role *ro;
 	ward_err e;
 
 	if ((e = check_role_name(name, m)) != WARD_OK)
-		return ward_msg_prefix(m, e, "%s delegates a bad role name", r->roles[parent].name);
+		return ward_msg_prefix(m, e,
+		                       "%s delegates a bad role name: ", r->roles[parent].name);
 	if (find_role(r, name) >= 0)
 		return ward_msg_set(m, WARD_E_PARSE, "role %s is delegated twice", name);
 	if (r->nroles == REPO_MAX_ROLES)
@@ -940,7 +981,7 @@ static ward_err add_delegated(struct repo *r, int parent, const char *name, stru
 	memset(ro, 0, sizeof(*ro));
 	if (ward_snprintf(ro->name, sizeof(ro->name), "%s", name) != WARD_OK ||
 	    ward_tuf_url_encode(name, ro->enc, sizeof(ro->enc)) != WARD_OK ||
-	    ward_snprintf(file, sizeof(file), "%s.json", ro->enc) != WARD_OK)
+	    ward_snprintf(file, sizeof(file), "%s.json", ro->name) != WARD_OK)
 		return ward_msg_set(m, WARD_E_TOOBIG, "role name too long: %s", name);
 	ro->parent = parent;
 	if ((e = load_meta(r, file, WARD_TUF_TARGETS, &ro->sig, m)) != WARD_OK)
@@ -950,7 +991,7 @@ static ward_err add_delegated(struct repo *r, int parent, const char *name, stru
 }
 
 /* Which kind of keys the repository uses: the first *.key file in keys/ decides. */
-static ward_err detect_encryption(struct repo *r, struct ward_msg *m)
+static WARD_MUST_USE ward_err detect_encryption(struct repo *r, struct ward_msg *m)
 {
 	char first[NAME_MAX + 1] = "", path[PATH_MAX];
 	struct dirent *de;
@@ -958,9 +999,14 @@ static ward_err detect_encryption(struct repo *r, struct ward_msg *m)
 	ward_err e;
 	DIR *d;
 
+	r->encrypted = true;
+	r->have_keys = false;
 	d = opendir(r->keys);
-	if (!d)
+	if (!d) {
+		if (errno == ENOENT)
+			return WARD_OK; /* a copy without keys (a mirror, a status check) */
 		return ward_msg_set(m, WARD_E_IO, "cannot open %s: %s", r->keys, strerror(errno));
+	}
 	while ((de = readdir(d)) != NULL) {
 		size_t n = strlen(de->d_name);
 		if (n > 4 && !strcmp(de->d_name + n - 4, ".key") &&
@@ -968,21 +1014,24 @@ static ward_err detect_encryption(struct repo *r, struct ward_msg *m)
 			memcpy(first, de->d_name, n + 1);
 	}
 	closedir(d);
-	if (first[0]) {
-		if ((e = path_join(path, sizeof(path), r->keys, first, m)) != WARD_OK)
-			return e;
-		if ((e = ward_keyfile_is_encrypted(path, &enc, m)) != WARD_OK)
-			return ward_msg_prefix(m, e, "%s", path);
+	if (!first[0])
+		return WARD_OK;
+	if ((e = path_join(path, sizeof(path), r->keys, first, m)) != WARD_OK)
+		return e;
+	/* A damaged file is reported when a command needs it, not here. */
+	if (ward_keyfile_is_encrypted(path, &enc, NULL) == WARD_OK) {
+		r->encrypted = enc;
+		r->have_keys = true;
 	}
-	r->encrypted = enc;
 	return WARD_OK;
 }
 
 /* Lock DIR and load all published metadata, delegated roles included. */
-static ward_err repo_open(struct repo *r, const char *dir, bool exclusive, struct ward_msg *m)
+static WARD_MUST_USE ward_err repo_open(struct repo *r, const char *dir, bool exclusive,
+                                        struct ward_msg *m)
 {
 	static const char *const files[R_TOPLEVEL] = {"root.json", "targets.json", "snapshot.json",
-						      "timestamp.json"};
+	                                              "timestamp.json"};
 	char path[PATH_MAX];
 	json_t *cs;
 	ward_err e;
@@ -993,9 +1042,9 @@ static ward_err repo_open(struct repo *r, const char *dir, bool exclusive, struc
 		return e;
 	if (access(path, F_OK) != 0)
 		return ward_msg_set(m, WARD_E_NOTFOUND,
-				    "%s is not a ward repository (no repo/metadata/root.json); "
-				    "`ward repo init` creates one",
-				    dir);
+		                    "%s is not a ward repository (no repo/metadata/root.json); "
+		                    "`ward repo init` creates one",
+		                    dir);
 	if ((e = repo_lock(r, exclusive, m)) != WARD_OK)
 		return e;
 	for (int i = 0; i < R_TOPLEVEL; i++)
@@ -1011,11 +1060,13 @@ static ward_err repo_open(struct repo *r, const char *dir, bool exclusive, struc
 		if (!is_targets_role((int)i))
 			continue;
 		roles = json_object_get(json_object_get(r->roles[i].sig, "delegations"), "roles");
-		json_array_foreach(roles, j, v) {
+		json_array_foreach(roles, j, v)
+		{
 			const char *name = json_string_value(json_object_get(v, "name"));
 			if (!name)
-				return ward_msg_set(m, WARD_E_PARSE, "%s: delegation without a name",
-						    r->roles[i].name);
+				return ward_msg_set(m, WARD_E_PARSE,
+				                    "%s: delegation without a name",
+				                    r->roles[i].name);
 			if ((e = add_delegated(r, (int)i, name, m)) != WARD_OK)
 				return e;
 		}
@@ -1026,7 +1077,7 @@ static ward_err repo_open(struct repo *r, const char *dir, bool exclusive, struc
 /* ---- signing and publishing ------------------------------------------ */
 
 /* Bump version (unless fresh), set expiry and spec_version, sign, serialise. */
-static ward_err sign_role(struct repo *r, int idx, struct ward_msg *m)
+static WARD_MUST_USE ward_err sign_role(struct repo *r, int idx, struct ward_msg *m)
 {
 	struct role *ro = &r->roles[idx];
 	struct ward_key *keys[2 * REPO_MAX_KEYS];
@@ -1043,12 +1094,13 @@ static ward_err sign_role(struct repo *r, int idx, struct ward_msg *m)
 	if (!ro->fresh) {
 		if (v >= (uint64_t)INT64_MAX)
 			return ward_msg_set(m, WARD_E_INVAL, "%s: version cannot grow further",
-					    ro->name);
+			                    ro->name);
 		v++;
 	}
-	ward_tuf_time_format(ro->has_expires ? ro->expires
-					     : r->now + (time_t)default_lifetime(idx < R_TOPLEVEL ? idx : R_TARGETS),
-			     when);
+	ward_tuf_time_format(
+	    ro->has_expires ? ro->expires
+	                    : r->now + (time_t)default_lifetime(idx < R_TOPLEVEL ? idx : R_TARGETS),
+	    when);
 	if ((e = jset(ro->sig, "version", jint(v), m)) != WARD_OK ||
 	    (e = jset(ro->sig, "expires", json_string(when), m)) != WARD_OK ||
 	    (e = jset(ro->sig, "spec_version", json_string(WARD_TUF_SPEC_VERSION), m)) != WARD_OK)
@@ -1075,14 +1127,15 @@ static ward_err sign_role(struct repo *r, int idx, struct ward_msg *m)
 	if (nkeys == 0)
 		return ward_msg_set(m, WARD_E_NOTFOUND, "no keys to sign %s with", ro->name);
 	if ((e = ward_tuf_meta_sign(ro->sig, keys, nkeys, &env, m)) != WARD_OK) {
-		ward_msg_prefix(m, e, "signing %s", ro->name);
+		ward_msg_prefix(m, e, "signing %s: ", ro->name);
 		goto out;
 	}
 	ward_buf_free(&ro->out);
 	ward_buf_init(&ro->out, max_size(role_type(idx)));
 	if ((e = ward_json_pretty(env, &ro->out, m)) != WARD_OK) {
-		ward_msg_prefix(m, e, "%s metadata (a client accepts at most %zu bytes)", ro->name,
-				max_size(role_type(idx)));
+		ward_msg_prefix(m, e,
+		                "%s metadata (a client accepts at most %zu bytes): ", ro->name,
+		                max_size(role_type(idx)));
 		goto out;
 	}
 	if ((e = ward_crypto_hash(WARD_HASH_SHA256, ro->out.p, ro->out.len, ro->sha256)) != WARD_OK)
@@ -1093,8 +1146,9 @@ out:
 }
 
 /* Length and SHA-256 of a published metadata file that this command does not change. */
-static ward_err hash_published(const struct repo *r, const char *file, enum ward_tuf_role t,
-			       size_t *len, uint8_t sha[WARD_SHA256_LEN], struct ward_msg *m)
+static WARD_MUST_USE ward_err hash_published(const struct repo *r, const char *file,
+                                             enum ward_tuf_role t, size_t *len,
+                                             uint8_t sha[WARD_SHA256_LEN], struct ward_msg *m)
 {
 	struct ward_buf raw = {0};
 	char path[PATH_MAX];
@@ -1103,7 +1157,7 @@ static ward_err hash_published(const struct repo *r, const char *file, enum ward
 	if ((e = path_join(path, sizeof(path), r->meta, file, m)) != WARD_OK)
 		return e;
 	if ((e = ward_file_read(path, max_size(t), &raw, m)) != WARD_OK)
-		return ward_msg_prefix(m, e, "reading %s", path);
+		return e; /* the message names the file */
 	*len = raw.len;
 	e = ward_crypto_hash(WARD_HASH_SHA256, raw.p, raw.len, sha);
 	ward_buf_free(&raw);
@@ -1111,7 +1165,7 @@ static ward_err hash_published(const struct repo *r, const char *file, enum ward
 }
 
 /* snapshot.meta: targets.json and every delegated role, with version, length and sha256. */
-static ward_err build_snapshot_meta(struct repo *r, struct ward_msg *m)
+static WARD_MUST_USE ward_err build_snapshot_meta(struct repo *r, struct ward_msg *m)
 {
 	json_t *meta = json_object();
 	ward_err e = WARD_OK;
@@ -1129,7 +1183,7 @@ static ward_err build_snapshot_meta(struct repo *r, struct ward_msg *m)
 		if (!is_targets_role((int)i))
 			continue;
 		if (ward_snprintf(name, sizeof(name), "%s.json", ro->name) != WARD_OK ||
-		    ward_snprintf(file, sizeof(file), "%s.json", ro->enc) != WARD_OK) {
+		    ward_snprintf(file, sizeof(file), "%s.json", ro->name) != WARD_OK) {
 			e = ward_msg_set(m, WARD_E_TOOBIG, "role name too long");
 			goto out;
 		}
@@ -1138,7 +1192,8 @@ static ward_err build_snapshot_meta(struct repo *r, struct ward_msg *m)
 		if (ro->dirty) {
 			len = ro->out.len;
 			memcpy(sha, ro->sha256, sizeof(sha));
-		} else if ((e = hash_published(r, file, WARD_TUF_TARGETS, &len, sha, m)) != WARD_OK) {
+		} else if ((e = hash_published(r, file, WARD_TUF_TARGETS, &len, sha, m)) !=
+		           WARD_OK) {
 			goto out;
 		}
 		if ((e = meta_entry(v, len, sha, &ent, m)) != WARD_OK ||
@@ -1152,7 +1207,7 @@ out:
 	return e;
 }
 
-static ward_err build_timestamp_meta(struct repo *r, struct ward_msg *m)
+static WARD_MUST_USE ward_err build_timestamp_meta(struct repo *r, struct ward_msg *m)
 {
 	struct role *snap = &r->roles[R_SNAPSHOT];
 	uint8_t sha[WARD_SHA256_LEN];
@@ -1167,7 +1222,7 @@ static ward_err build_timestamp_meta(struct repo *r, struct ward_msg *m)
 		len = snap->out.len;
 		memcpy(sha, snap->sha256, sizeof(sha));
 	} else if ((e = hash_published(r, "snapshot.json", WARD_TUF_SNAPSHOT, &len, sha, m)) !=
-		   WARD_OK) {
+	           WARD_OK) {
 		return e;
 	}
 	if ((e = meta_entry(v, len, sha, &ent, m)) != WARD_OK)
@@ -1184,8 +1239,13 @@ static ward_err build_timestamp_meta(struct repo *r, struct ward_msg *m)
 	return jset(r->roles[R_TIMESTAMP].sig, "meta", meta, m);
 }
 
-/* Write one signed role: versioned name first (root always, others with consistent snapshots). */
-static ward_err write_role(struct repo *r, int idx, struct ward_msg *m)
+/*
+ * Write one signed role: versioned name first (root always, others with
+ * consistent snapshots). Files carry the raw role name: a client asks for
+ * "<v>.<URL-encoded role>.json" and the web server percent-decodes the request
+ * path back to this name before it looks for the file.
+ */
+static WARD_MUST_USE ward_err write_role(struct repo *r, int idx, struct ward_msg *m)
 {
 	struct role *ro = &r->roles[idx];
 	char file[REPO_ENC_MAX + 32], path[PATH_MAX];
@@ -1196,17 +1256,17 @@ static ward_err write_role(struct repo *r, int idx, struct ward_msg *m)
 		return e;
 	if (idx == R_ROOT || (r->consistent && idx != R_TIMESTAMP)) {
 		if (ward_snprintf(file, sizeof(file), "%llu.%s.json", (unsigned long long)v,
-				  ro->enc) != WARD_OK ||
+		                  ro->name) != WARD_OK ||
 		    path_join(path, sizeof(path), r->meta, file, m) != WARD_OK)
 			return ward_msg_set(m, WARD_E_TOOBIG, "metadata file name too long");
 		if ((e = ward_file_write_atomic(path, ro->out.p, ro->out.len, 0644, m)) != WARD_OK)
-			return ward_msg_prefix(m, e, "writing %s", path);
+			return ward_msg_prefix(m, e, "writing %s: ", path);
 	}
-	if (ward_snprintf(file, sizeof(file), "%s.json", ro->enc) != WARD_OK ||
+	if (ward_snprintf(file, sizeof(file), "%s.json", ro->name) != WARD_OK ||
 	    path_join(path, sizeof(path), r->meta, file, m) != WARD_OK)
 		return ward_msg_set(m, WARD_E_TOOBIG, "metadata file name too long");
 	if ((e = ward_file_write_atomic(path, ro->out.p, ro->out.len, 0644, m)) != WARD_OK)
-		return ward_msg_prefix(m, e, "writing %s", path);
+		return ward_msg_prefix(m, e, "writing %s: ", path);
 	return WARD_OK;
 }
 
@@ -1216,7 +1276,7 @@ static ward_err write_role(struct repo *r, int idx, struct ward_msg *m)
  * --expires, load keys, sign in memory; then write new key files, the staged
  * target, root, delegated roles, targets, snapshot and timestamp last.
  */
-static ward_err publish(struct repo *r, struct ward_msg *m)
+static WARD_MUST_USE ward_err publish(struct repo *r, struct ward_msg *m)
 {
 	ward_err e;
 
@@ -1229,11 +1289,11 @@ static ward_err publish(struct repo *r, struct ward_msg *m)
 		int idx = find_role(r, r->exp[i].role);
 		if (idx < 0)
 			return ward_msg_set(m, WARD_E_NOTFOUND, "--expires: no role '%s' in %s",
-					    r->exp[i].role, r->dir);
+			                    r->exp[i].role, r->dir);
 		if (!r->roles[idx].dirty)
 			return ward_msg_set(m, WARD_E_INVAL,
-					    "--expires: this command does not re-sign %s",
-					    r->exp[i].role);
+			                    "--expires: this command does not re-sign %s",
+			                    r->exp[i].role);
 		r->roles[idx].has_expires = true;
 		r->roles[idx].expires = r->exp[i].at;
 	}
@@ -1248,12 +1308,11 @@ static ward_err publish(struct repo *r, struct ward_msg *m)
 			return e;
 	if (r->roles[R_ROOT].dirty && (e = sign_role(r, R_ROOT, m)) != WARD_OK)
 		return e;
-	if (r->roles[R_SNAPSHOT].dirty &&
-	    ((e = build_snapshot_meta(r, m)) != WARD_OK || (e = sign_role(r, R_SNAPSHOT, m)) != WARD_OK))
+	if (r->roles[R_SNAPSHOT].dirty && ((e = build_snapshot_meta(r, m)) != WARD_OK ||
+	                                   (e = sign_role(r, R_SNAPSHOT, m)) != WARD_OK))
 		return e;
-	if (r->roles[R_TIMESTAMP].dirty &&
-	    ((e = build_timestamp_meta(r, m)) != WARD_OK ||
-	     (e = sign_role(r, R_TIMESTAMP, m)) != WARD_OK))
+	if (r->roles[R_TIMESTAMP].dirty && ((e = build_timestamp_meta(r, m)) != WARD_OK ||
+	                                    (e = sign_role(r, R_TIMESTAMP, m)) != WARD_OK))
 		return e;
 
 	/* Writing phase. New private keys first: nothing may name a key we could lose. */
@@ -1263,7 +1322,7 @@ static ward_err publish(struct repo *r, struct ward_msg *m)
 	if (r->staged) {
 		if (rename(r->staged_tmp, r->staged_final) != 0)
 			return ward_msg_set(m, WARD_E_IO, "cannot move target into place at %s: %s",
-					    r->staged_final, strerror(errno));
+			                    r->staged_final, strerror(errno));
 		r->staged = false;
 		if ((e = ward_fsync_parent(r->staged_final, m)) != WARD_OK)
 			return e;
@@ -1295,23 +1354,17 @@ static void print_published(const struct repo *r)
 	}
 }
 
-/* Collect --expires into r->exp (after the repository is open, for the error on unknown roles). */
-static ward_err collect_expiries(struct repo *r, const struct args *a, const char *default_role,
-				 struct ward_msg *m)
+/* Hand the parsed --expires to the repository; publish() applies them. */
+static void collect_expiries(struct repo *r, const struct args *a)
 {
-	ward_err e;
-
-	for (size_t i = 0; i < a->nexpires; i++)
-		if ((e = parse_expiry(a->expires[i], default_role, r->now, &r->exp[r->nexp++], m)) !=
-		    WARD_OK)
-			return e;
-	return WARD_OK;
+	memcpy(r->exp, a->exp, a->nexp * sizeof(a->exp[0]));
+	r->nexp = a->nexp;
 }
 
 /* ---- metadata skeletons ----------------------------------------------- */
 
 /* {"_type": t, "spec_version", "version": 1, "expires": placeholder} */
-static ward_err new_signed(const char *type, json_t **out, struct ward_msg *m)
+static WARD_MUST_USE ward_err new_signed(const char *type, json_t **out, struct ward_msg *m)
 {
 	json_t *o = json_object();
 	ward_err e;
@@ -1330,7 +1383,8 @@ static ward_err new_signed(const char *type, json_t **out, struct ward_msg *m)
 }
 
 /* Add each key of ks to keysobj ({keyid: key}) and return their ids as a JSON array. */
-static ward_err add_keys(json_t *keysobj, const struct keyset *ks, json_t **ids, struct ward_msg *m)
+static WARD_MUST_USE ward_err add_keys(json_t *keysobj, const struct keyset *ks, json_t **ids,
+                                       struct ward_msg *m)
 {
 	json_t *arr = json_array();
 	ward_err e = WARD_OK;
@@ -1351,7 +1405,8 @@ static ward_err add_keys(json_t *keysobj, const struct keyset *ks, json_t **ids,
 }
 
 /* {"keyids": ids, "threshold": t} — steals ids. */
-static ward_err role_rule_obj(json_t *ids, uint64_t threshold, json_t **out, struct ward_msg *m)
+static WARD_MUST_USE ward_err role_rule_obj(json_t *ids, uint64_t threshold, json_t **out,
+                                            struct ward_msg *m)
 {
 	json_t *o = json_object();
 	ward_err e;
@@ -1376,7 +1431,8 @@ static void prune_keys(json_t *keysobj, json_t *const *rules, size_t nrules)
 	json_t *v;
 	void *tmp;
 
-	json_object_foreach_safe(keysobj, tmp, id, v) {
+	json_object_foreach_safe(keysobj, tmp, id, v)
+	{
 		bool used = false;
 		for (size_t i = 0; i < nrules; i++)
 			if (json_array_has_string(json_object_get(rules[i], "keyids"), id))
@@ -1405,16 +1461,14 @@ static void prune_delegation_keys(json_t *sig)
 	json_t *rules[REPO_MAX_ROLES];
 	size_t i, n = 0;
 
-	json_array_foreach(roles, i, v)
-		if (n < REPO_MAX_ROLES)
-			rules[n++] = v;
+	json_array_foreach(roles, i, v) if (n < REPO_MAX_ROLES) rules[n++] = v;
 	prune_keys(json_object_get(dels, "keys"), rules, n);
 }
 
 /* ---- commands ----------------------------------------------------------- */
 
 /* Is DIR absent or an empty directory? */
-static ward_err check_empty_dir(const char *dir, bool *exists, struct ward_msg *m)
+static WARD_MUST_USE ward_err check_empty_dir(const char *dir, bool *exists, struct ward_msg *m)
 {
 	struct dirent *de;
 	DIR *d = opendir(dir);
@@ -1430,9 +1484,9 @@ static ward_err check_empty_dir(const char *dir, bool *exists, struct ward_msg *
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
 		closedir(d);
-		return ward_msg_set(m, WARD_E_EXISTS,
-				    "%s exists and is not empty; init only creates new repositories",
-				    dir);
+		return ward_msg_set(
+		    m, WARD_E_EXISTS,
+		    "%s exists and is not empty; init only creates new repositories", dir);
 	}
 	closedir(d);
 	return WARD_OK;
@@ -1453,17 +1507,16 @@ static int cmd_init(const struct args *a)
 	memset(&r, 0, sizeof(r));
 	r.lockfd = -1;
 	if ((a->set[OPT_KEY_TYPE] && parse_key_type(a->val[OPT_KEY_TYPE], &kt, &m) != WARD_OK) ||
-	    (a->set[OPT_ROOT_KEYS] &&
-	     parse_count("root-keys", a->val[OPT_ROOT_KEYS], REPO_MAX_KEYS, &nroot, &m) != WARD_OK) ||
-	    (a->set[OPT_ROOT_THRESHOLD] &&
-	     parse_count("root-threshold", a->val[OPT_ROOT_THRESHOLD], REPO_MAX_KEYS, &kroot, &m) !=
-		     WARD_OK)) {
+	    (a->set[OPT_ROOT_KEYS] && parse_count("root-keys", a->val[OPT_ROOT_KEYS], REPO_MAX_KEYS,
+	                                          &nroot, &m) != WARD_OK) ||
+	    (a->set[OPT_ROOT_THRESHOLD] && parse_count("root-threshold", a->val[OPT_ROOT_THRESHOLD],
+	                                               REPO_MAX_KEYS, &kroot, &m) != WARD_OK)) {
 		cli_error("repo init: %s", m.text);
 		return EX_USAGE;
 	}
 	if (kroot > nroot) {
 		cli_error("repo init: --root-threshold %llu is more than the %llu root keys",
-			  (unsigned long long)kroot, (unsigned long long)nroot);
+		          (unsigned long long)kroot, (unsigned long long)nroot);
 		return EX_USAGE;
 	}
 	if ((e = repo_alloc(&r, a->pos[0], &m)) != WARD_OK)
@@ -1471,49 +1524,46 @@ static int cmd_init(const struct args *a)
 	r.consistent = !a->set[OPT_NO_CONSISTENT];
 	r.encrypted = !a->set[OPT_UNENCRYPTED];
 	r.passfile = a->val[OPT_PASSFILE];
-	for (size_t i = 0; i < a->nexpires; i++) {
-		if (parse_expiry(a->expires[i], NULL, r.now, &r.exp[r.nexp], &m) != WARD_OK) {
-			cli_error("repo init: %s", m.text);
-			rc = EX_USAGE;
-			goto out;
-		}
-		if (!is_toplevel_name(r.exp[r.nexp].role)) {
+	for (size_t i = 0; i < a->nexp; i++) {
+		if (!is_toplevel_name(a->exp[i].role)) {
 			cli_error("repo init: --expires: '%s' is not root, targets, snapshot or "
-				  "timestamp",
-				  r.exp[r.nexp].role);
+			          "timestamp",
+			          a->exp[i].role);
 			rc = EX_USAGE;
 			goto out;
 		}
-		r.nexp++;
 	}
+	collect_expiries(&r, a);
+	/* Everything that can fail on input or at the terminal before anything is created. */
 	if ((e = check_empty_dir(r.dir, &exists, &m)) != WARD_OK)
 		goto out;
+	if (r.encrypted) {
+		char prompt[PATH_MAX + 64];
+		if ((e = ward_snprintf(prompt, sizeof(prompt),
+		                       "New passphrase for the keys of %s: ", r.dir)) != WARD_OK) {
+			e = ward_msg_set(&m, e, "path too long");
+			goto out;
+		}
+		if ((e = cli_passphrase(r.passfile, prompt, 1, r.pass, sizeof(r.pass), &r.passlen,
+		                        &m)) != WARD_OK) {
+			ward_msg_prefix(&m, e, "reading the passphrase: ");
+			goto out;
+		}
+		r.have_pass = true;
+	}
 	if (!exists && (e = ward_mkdir_p(r.dir, 0755, &m)) != WARD_OK)
 		goto out;
 	if ((e = repo_lock(&r, true, &m)) != WARD_OK)
 		goto out;
 	/* Another init may have won the race for the lock. */
 	if (mkdir(r.keys, 0700) != 0) {
-		e = ward_msg_set(&m, WARD_E_EXISTS, "cannot create %s: %s", r.keys, strerror(errno));
+		e = ward_msg_set(&m, WARD_E_EXISTS, "cannot create %s: %s", r.keys,
+		                 strerror(errno));
 		goto out;
 	}
 	if ((e = ward_mkdir_p(r.meta, 0755, &m)) != WARD_OK ||
 	    (e = ward_mkdir_p(r.targets, 0755, &m)) != WARD_OK)
 		goto out;
-	if (r.encrypted) {
-		char prompt[PATH_MAX + 64];
-		if ((e = ward_snprintf(prompt, sizeof(prompt), "New passphrase for the keys of %s: ",
-				       r.dir)) != WARD_OK) {
-			e = ward_msg_set(&m, e, "path too long");
-			goto out;
-		}
-		if ((e = cli_passphrase(r.passfile, prompt, 1, r.pass, sizeof(r.pass), &r.passlen,
-					&m)) != WARD_OK) {
-			ward_msg_prefix(&m, e, "reading the passphrase");
-			goto out;
-		}
-		r.have_pass = true;
-	}
 
 	/* Keys in memory, then metadata version 1 of every role. */
 	for (int i = 0; i < R_TOPLEVEL; i++) {
@@ -1533,12 +1583,13 @@ static int cmd_init(const struct args *a)
 		if ((e = jset(root, "keys", keys, &m)) != WARD_OK ||
 		    (e = jset(root, "roles", roles, &m)) != WARD_OK ||
 		    (e = jset(root, "consistent_snapshot", json_boolean(r.consistent), &m)) !=
-			    WARD_OK)
+		        WARD_OK)
 			goto out;
 		for (int i = 0; i < R_TOPLEVEL; i++) {
 			json_t *ids = NULL, *rule = NULL;
 			if ((e = add_keys(keys, &ks[i], &ids, &m)) != WARD_OK ||
-			    (e = role_rule_obj(ids, i == R_ROOT ? kroot : 1, &rule, &m)) != WARD_OK ||
+			    (e = role_rule_obj(ids, i == R_ROOT ? kroot : 1, &rule, &m)) !=
+			        WARD_OK ||
 			    (e = jset(roles, toplevel_names[i], rule, &m)) != WARD_OK)
 				goto out;
 		}
@@ -1551,8 +1602,7 @@ static int cmd_init(const struct args *a)
 		goto out;
 	printf("created repository %s (%s keys, %s, consistent snapshots %s)\n", r.dir,
 	       kt == WARD_KEY_ED25519 ? "ed25519" : "ecdsa",
-	       r.encrypted ? "passphrase-protected" : "UNENCRYPTED",
-	       r.consistent ? "on" : "off");
+	       r.encrypted ? "passphrase-protected" : "UNENCRYPTED", r.consistent ? "on" : "off");
 	print_published(&r);
 	printf("keep %s offline: it holds the root and targets keys\n", r.keys);
 	rc = EX_SUCCESS;
@@ -1566,15 +1616,16 @@ out:
 }
 
 /* Role idx is a targets role that exists; else a message. */
-static ward_err targets_role(const struct repo *r, const char *name, int *idx, struct ward_msg *m)
+static WARD_MUST_USE ward_err targets_role(const struct repo *r, const char *name, int *idx,
+                                           struct ward_msg *m)
 {
 	int i = find_role(r, name);
 
 	if (i < 0)
 		return ward_msg_set(m, WARD_E_NOTFOUND, "no role '%s' in %s", name, r->dir);
 	if (!is_targets_role(i))
-		return ward_msg_set(m, WARD_E_INVAL, "%s is not a targets role (it lists no targets)",
-				    name);
+		return ward_msg_set(m, WARD_E_INVAL,
+		                    "%s is not a targets role (it lists no targets)", name);
 	*idx = i;
 	return WARD_OK;
 }
@@ -1583,8 +1634,8 @@ static ward_err targets_role(const struct repo *r, const char *name, int *idx, s
  * A target path added to a delegated role must be one that every delegation
  * on the way from targets allows, or no client would ever look for it there.
  */
-static ward_err check_delegated_path(const struct repo *r, int idx, const char *path,
-				     struct ward_msg *m)
+static WARD_MUST_USE ward_err check_delegated_path(const struct repo *r, int idx, const char *path,
+                                                   struct ward_msg *m)
 {
 	char hex[2 * WARD_SHA256_LEN + 1];
 	ward_err e;
@@ -1598,19 +1649,20 @@ static ward_err check_delegated_path(const struct repo *r, int idx, const char *
 		bool ok = false;
 		size_t i;
 
-		json_array_foreach(paths, i, v)
-			if (json_is_string(v) && ward_tuf_path_match(json_string_value(v), path))
-				ok = true;
-		json_array_foreach(prefixes, i, v) {
+		json_array_foreach(paths, i, v) if (json_is_string(v) &&
+		                                    ward_tuf_path_match(json_string_value(v), path))
+		    ok = true;
+		json_array_foreach(prefixes, i, v)
+		{
 			const char *p = json_string_value(v);
 			if (p && !strncmp(hex, p, strlen(p)))
 				ok = true;
 		}
 		if (!ok)
-			return ward_msg_set(m, WARD_E_INVAL,
-					    "target path '%s' is outside the paths %s delegates to %s",
-					    path, r->roles[r->roles[idx].parent].name,
-					    r->roles[idx].name);
+			return ward_msg_set(
+			    m, WARD_E_INVAL,
+			    "target path '%s' is outside the paths %s delegates to %s", path,
+			    r->roles[r->roles[idx].parent].name, r->roles[idx].name);
 	}
 	return WARD_OK;
 }
@@ -1620,8 +1672,9 @@ static ward_err check_delegated_path(const struct repo *r, int idx, const char *
  * it is copied (the stored file is exactly what was hashed). publish()
  * renames it into place.
  */
-static ward_err stage_target(struct repo *r, const char *src, const char *tpath, uint64_t *length,
-			     uint8_t sha[WARD_SHA256_LEN], struct ward_msg *m)
+static WARD_MUST_USE ward_err stage_target(struct repo *r, const char *src, const char *tpath,
+                                           uint64_t *length, uint8_t sha[WARD_SHA256_LEN],
+                                           struct ward_msg *m)
 {
 	const char *slash = strrchr(tpath, '/');
 	const char *base = slash ? slash + 1 : tpath;
@@ -1644,7 +1697,7 @@ static ward_err stage_target(struct repo *r, const char *src, const char *tpath,
 	}
 	if (slash) {
 		if (ward_snprintf(tdir, sizeof(tdir), "%s/%.*s", r->targets, (int)(slash - tpath),
-				  tpath) != WARD_OK) {
+		                  tpath) != WARD_OK) {
 			e = ward_msg_set(m, WARD_E_TOOBIG, "target path too long");
 			goto out;
 		}
@@ -1653,16 +1706,16 @@ static ward_err stage_target(struct repo *r, const char *src, const char *tpath,
 		goto out;
 	}
 	if ((e = ward_mkdir_p(tdir, 0755, m)) != WARD_OK) {
-		ward_msg_prefix(m, e, "target path '%s' conflicts with a published file", tpath);
+		ward_msg_prefix(m, e, "target path '%s' conflicts with a published file: ", tpath);
 		goto out;
 	}
 	if ((e = path_join(r->staged_tmp, sizeof(r->staged_tmp), tdir, ".ward-staging.XXXXXX",
-			   m)) != WARD_OK)
+	                   m)) != WARD_OK)
 		goto out;
 	out = mkstemp(r->staged_tmp);
 	if (out < 0) {
 		e = ward_msg_set(m, WARD_E_IO, "cannot create a file in %s: %s", tdir,
-				 strerror(errno));
+		                 strerror(errno));
 		goto out;
 	}
 	r->staged = true;
@@ -1699,7 +1752,7 @@ static ward_err stage_target(struct repo *r, const char *src, const char *tpath,
 				continue;
 			if (w < 0) {
 				e = ward_msg_set(m, WARD_E_IO, "writing %s: %s", r->staged_tmp,
-						 strerror(errno));
+				                 strerror(errno));
 				goto out;
 			}
 			off += w;
@@ -1717,7 +1770,7 @@ static ward_err stage_target(struct repo *r, const char *src, const char *tpath,
 	ward_hex_encode(sha, WARD_SHA256_LEN, hex);
 	if (r->consistent)
 		e = ward_snprintf(r->staged_final, sizeof(r->staged_final), "%s/%s.%s", tdir, hex,
-				  base);
+		                  base);
 	else
 		e = path_join(r->staged_final, sizeof(r->staged_final), r->targets, tpath, m);
 	if (e != WARD_OK) {
@@ -1726,7 +1779,7 @@ static ward_err stage_target(struct repo *r, const char *src, const char *tpath,
 	}
 	if (lstat(r->staged_final, &st) == 0 && !S_ISREG(st.st_mode)) {
 		e = ward_msg_set(m, WARD_E_EXISTS, "%s exists and is not a regular file",
-				 r->staged_final);
+		                 r->staged_final);
 		goto out;
 	}
 	*length = total;
@@ -1745,7 +1798,7 @@ out:
 }
 
 /* The "custom" object of a target: --custom, then the named options over it. */
-static ward_err build_custom(const struct args *a, json_t **out, struct ward_msg *m)
+static WARD_MUST_USE ward_err build_custom(const struct args *a, json_t **out, struct ward_msg *m)
 {
 	struct ward_buf canon;
 	json_t *c = NULL;
@@ -1755,7 +1808,7 @@ static ward_err build_custom(const struct args *a, json_t **out, struct ward_msg
 	if (a->set[OPT_CUSTOM]) {
 		const char *s = a->val[OPT_CUSTOM];
 		if ((e = ward_json_parse(s, strlen(s), REPO_CUSTOM_MAX, &c, m)) != WARD_OK) {
-			ward_msg_prefix(m, e, "--custom");
+			ward_msg_prefix(m, e, "--custom: ");
 			goto out;
 		}
 		if (!json_is_object(c)) {
@@ -1764,7 +1817,7 @@ static ward_err build_custom(const struct args *a, json_t **out, struct ward_msg
 		}
 		/* Canonical JSON has no floats: refuse now rather than when signing. */
 		if ((e = ward_json_canonical(c, &canon, m)) != WARD_OK) {
-			ward_msg_prefix(m, e, "--custom");
+			ward_msg_prefix(m, e, "--custom: ");
 			goto out;
 		}
 	} else if (!(c = json_object())) {
@@ -1788,18 +1841,20 @@ out:
 	return e;
 }
 
-/* Values of --hardware-id / --version: non-empty, no control characters, valid UTF-8 left to jansson. */
-static ward_err check_label(const char *opt, const char *v, struct ward_msg *m)
+/* Values of --hardware-id / --version: non-empty, no control characters, valid UTF-8 left to
+ * jansson. */
+static WARD_MUST_USE ward_err check_label(const char *opt, const char *v, struct ward_msg *m)
 {
 	if (!*v || strlen(v) > 256 || has_control(v))
-		return ward_msg_set(m, WARD_E_INVAL,
-				    "--%s: must be 1 to 256 bytes without control characters", opt);
+		return ward_msg_set(
+		    m, WARD_E_INVAL,
+		    "--%s: must be 1 to 256 bytes of UTF-8 without control characters", opt);
 	return WARD_OK;
 }
 
 /* Everything about `add` that can be checked before the repository is opened. */
-static ward_err check_add_args(const struct args *a, const char *tpath, json_t **custom,
-			       struct ward_msg *m)
+static WARD_MUST_USE ward_err check_add_args(const struct args *a, const char *tpath,
+                                             json_t **custom, struct ward_msg *m)
 {
 	const char *it = a->val[OPT_INSTALL_TYPE];
 	ward_err e;
@@ -1807,7 +1862,8 @@ static ward_err check_add_args(const struct args *a, const char *tpath, json_t *
 	if ((e = check_target_path(tpath, m)) != WARD_OK)
 		return e;
 	if (a->set[OPT_INSTALL_TYPE] && strcmp(it, "full") != 0 && strcmp(it, "delta") != 0)
-		return ward_msg_set(m, WARD_E_INVAL, "--install-type: '%s' is not full or delta", it);
+		return ward_msg_set(m, WARD_E_INVAL, "--install-type: '%s' is not full or delta",
+		                    it);
 	if (a->set[OPT_HWID] && (e = check_label("hardware-id", a->val[OPT_HWID], m)) != WARD_OK)
 		return e;
 	if (a->set[OPT_VERSION] && (e = check_label("version", a->val[OPT_VERSION], m)) != WARD_OK)
@@ -1844,8 +1900,8 @@ static int cmd_add(const struct args *a)
 	if ((e = repo_open(&r, a->pos[0], true, &m)) != WARD_OK)
 		goto out;
 	r.passfile = a->val[OPT_PASSFILE];
-	if ((e = collect_expiries(&r, a, NULL, &m)) != WARD_OK ||
-	    (e = targets_role(&r, rname, &idx, &m)) != WARD_OK ||
+	collect_expiries(&r, a);
+	if ((e = targets_role(&r, rname, &idx, &m)) != WARD_OK ||
 	    (e = check_delegated_path(&r, idx, tpath, &m)) != WARD_OK ||
 	    (e = stage_target(&r, file, tpath, &length, sha, &m)) != WARD_OK)
 		goto out;
@@ -1909,8 +1965,8 @@ static int cmd_remove(const struct args *a)
 	if ((e = repo_open(&r, a->pos[0], true, &m)) != WARD_OK)
 		goto out;
 	r.passfile = a->val[OPT_PASSFILE];
-	if ((e = collect_expiries(&r, a, NULL, &m)) != WARD_OK ||
-	    (e = targets_role(&r, rname, &idx, &m)) != WARD_OK)
+	collect_expiries(&r, a);
+	if ((e = targets_role(&r, rname, &idx, &m)) != WARD_OK)
 		goto out;
 	targets = json_object_get(r.roles[idx].sig, "targets");
 	if (!json_object_get(targets, tpath)) {
@@ -1921,8 +1977,9 @@ static int cmd_remove(const struct args *a)
 	r.roles[idx].dirty = true;
 	if ((e = publish(&r, &m)) != WARD_OK)
 		goto out;
-	printf("removed %s from %s (the file stays in repo/targets/ for clients of older metadata)\n",
-	       tpath, rname);
+	printf(
+	    "removed %s from %s (the file stays in repo/targets/ for clients of older metadata)\n",
+	    tpath, rname);
 	print_published(&r);
 	rc = EX_SUCCESS;
 out:
@@ -1933,8 +1990,8 @@ out:
 }
 
 /* Split a comma-separated list into a JSON array of non-empty strings. */
-static ward_err split_list(const char *opt, const char *s, bool hex, json_t **out,
-			   struct ward_msg *m)
+static WARD_MUST_USE ward_err split_list(const char *opt, const char *s, bool hex, json_t **out,
+                                         struct ward_msg *m)
 {
 	json_t *arr = json_array();
 	ward_err e = WARD_OK;
@@ -1948,14 +2005,16 @@ static ward_err split_list(const char *opt, const char *s, bool hex, json_t **ou
 		char item[REPO_TARGET_MAX + 1];
 
 		if (len == 0 || len > REPO_TARGET_MAX || (hex && len > 2 * WARD_SHA256_LEN)) {
-			e = ward_msg_set(m, WARD_E_INVAL, "--%s: empty or too long entry in '%s'", opt,
-					 s);
+			e = ward_msg_set(m, WARD_E_INVAL, "--%s: empty or too long entry in '%s'",
+			                 opt, s);
 			goto out;
 		}
 		memcpy(item, c, len);
 		item[len] = '\0';
 		if (has_control(item)) {
-			e = ward_msg_set(m, WARD_E_INVAL, "--%s: control character in '%s'", opt, s);
+			e = ward_msg_set(m, WARD_E_INVAL,
+			                 "--%s: control character or invalid UTF-8 in an entry",
+			                 opt);
 			goto out;
 		}
 		for (size_t i = 0; hex && i < len; i++) {
@@ -1963,14 +2022,14 @@ static ward_err split_list(const char *opt, const char *s, bool hex, json_t **ou
 			if (ch >= 'A' && ch <= 'F')
 				item[i] = (char)(ch - 'A' + 'a');
 			else if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f'))) {
-				e = ward_msg_set(m, WARD_E_INVAL, "--%s: '%s' is not hexadecimal", opt,
-						 item);
+				e = ward_msg_set(m, WARD_E_INVAL, "--%s: '%s' is not hexadecimal",
+				                 opt, item);
 				goto out;
 			}
 		}
 		if (++count > REPO_MAX_PATTERNS) {
 			e = ward_msg_set(m, WARD_E_INVAL, "--%s: more than %d entries", opt,
-					 REPO_MAX_PATTERNS);
+			                 REPO_MAX_PATTERNS);
 			goto out;
 		}
 		if ((e = jappend(arr, json_string(item), m)) != WARD_OK)
@@ -2015,26 +2074,25 @@ static int cmd_delegate(const struct args *a)
 	    (a->set[OPT_KEY_TYPE] && parse_key_type(a->val[OPT_KEY_TYPE], &kt, &m) != WARD_OK) ||
 	    (a->set[OPT_KEYS] &&
 	     parse_count("keys", a->val[OPT_KEYS], REPO_MAX_KEYS, &nkeys, &m) != WARD_OK) ||
-	    (a->set[OPT_THRESHOLD] &&
-	     parse_count("threshold", a->val[OPT_THRESHOLD], REPO_MAX_KEYS, &threshold, &m) !=
-		     WARD_OK) ||
+	    (a->set[OPT_THRESHOLD] && parse_count("threshold", a->val[OPT_THRESHOLD], REPO_MAX_KEYS,
+	                                          &threshold, &m) != WARD_OK) ||
 	    split_list(a->set[OPT_PATHS] ? "paths" : "hash-prefixes",
-		       a->set[OPT_PATHS] ? a->val[OPT_PATHS] : a->val[OPT_HASH_PREFIXES],
-		       !a->set[OPT_PATHS], &patterns, &m) != WARD_OK) {
+	               a->set[OPT_PATHS] ? a->val[OPT_PATHS] : a->val[OPT_HASH_PREFIXES],
+	               !a->set[OPT_PATHS], &patterns, &m) != WARD_OK) {
 		cli_error("repo delegate: %s", m.text);
 		return EX_USAGE;
 	}
 	if (threshold > nkeys) {
 		cli_error("repo delegate: --threshold %llu is more than the %llu keys",
-			  (unsigned long long)threshold, (unsigned long long)nkeys);
+		          (unsigned long long)threshold, (unsigned long long)nkeys);
 		json_decref(patterns);
 		return EX_USAGE;
 	}
 	if ((e = repo_open(&r, a->pos[0], true, &m)) != WARD_OK)
 		goto out;
 	r.passfile = a->val[OPT_PASSFILE];
-	if ((e = collect_expiries(&r, a, NULL, &m)) != WARD_OK ||
-	    (e = targets_role(&r, from, &parent, &m)) != WARD_OK)
+	collect_expiries(&r, a);
+	if ((e = targets_role(&r, from, &parent, &m)) != WARD_OK)
 		goto out;
 	if (find_role(&r, name) >= 0) {
 		e = ward_msg_set(&m, WARD_E_EXISTS, "role %s exists already", name);
@@ -2140,15 +2198,14 @@ static int cmd_sign(const struct args *a)
 	if ((e = repo_open(&r, a->pos[0], true, &m)) != WARD_OK)
 		goto out;
 	r.passfile = a->val[OPT_PASSFILE];
-	if ((e = collect_expiries(&r, a, NULL, &m)) != WARD_OK)
-		goto out;
+	collect_expiries(&r, a);
 	if (a->nroles == 0)
 		r.roles[R_TARGETS].dirty = true;
 	for (size_t i = 0; i < a->nroles; i++) {
 		int idx = find_role(&r, a->roles[i]);
 		if (idx < 0) {
 			e = ward_msg_set(&m, WARD_E_NOTFOUND, "no role '%s' in %s", a->roles[i],
-					 r.dir);
+			                 r.dir);
 			goto out;
 		}
 		r.roles[idx].dirty = true;
@@ -2170,8 +2227,8 @@ out:
 static enum ward_key_type current_key_type(const json_t *keysobj, const json_t *rule)
 {
 	const char *id = json_string_value(json_array_get(json_object_get(rule, "keyids"), 0));
-	const char *kt = json_string_value(json_object_get(json_object_get(keysobj, id ? id : ""),
-							   "keytype"));
+	const char *kt =
+	    json_string_value(json_object_get(json_object_get(keysobj, id ? id : ""), "keytype"));
 	enum ward_key_type t = WARD_KEY_ED25519;
 
 	if (kt && ward_key_type_parse(kt, &t) != WARD_OK)
@@ -2203,17 +2260,15 @@ static int cmd_rotate(const struct args *a)
 	if ((a->set[OPT_KEY_TYPE] && parse_key_type(a->val[OPT_KEY_TYPE], &kt, &m) != WARD_OK) ||
 	    (a->set[OPT_KEYS] &&
 	     parse_count("keys", a->val[OPT_KEYS], REPO_MAX_KEYS, &nkeys, &m) != WARD_OK) ||
-	    (a->set[OPT_THRESHOLD] &&
-	     parse_count("threshold", a->val[OPT_THRESHOLD], REPO_MAX_KEYS, &threshold, &m) !=
-		     WARD_OK)) {
+	    (a->set[OPT_THRESHOLD] && parse_count("threshold", a->val[OPT_THRESHOLD], REPO_MAX_KEYS,
+	                                          &threshold, &m) != WARD_OK)) {
 		cli_error("repo rotate: %s", m.text);
 		return EX_USAGE;
 	}
 	if ((e = repo_open(&r, a->pos[0], true, &m)) != WARD_OK)
 		goto out;
 	r.passfile = a->val[OPT_PASSFILE];
-	if ((e = collect_expiries(&r, a, NULL, &m)) != WARD_OK)
-		goto out;
+	collect_expiries(&r, a);
 	idx = find_role(&r, rname);
 	if (idx < 0) {
 		e = ward_msg_set(&m, WARD_E_NOTFOUND, "no role '%s' in %s", rname, r.dir);
@@ -2223,13 +2278,13 @@ static int cmd_rotate(const struct args *a)
 		keysobj = json_object_get(r.roles[R_ROOT].sig, "keys");
 		rule = json_object_get(json_object_get(r.roles[R_ROOT].sig, "roles"), rname);
 	} else {
-		keysobj = json_object_get(json_object_get(r.roles[r.roles[idx].parent].sig,
-							  "delegations"),
-					  "keys");
+		keysobj = json_object_get(
+		    json_object_get(r.roles[r.roles[idx].parent].sig, "delegations"), "keys");
 		rule = delegation_entry(&r, idx);
 	}
 	if (!json_is_object(keysobj) || !json_is_object(rule)) {
-		e = ward_msg_set(&m, WARD_E_PARSE, "no keys for %s in its delegating metadata", rname);
+		e = ward_msg_set(&m, WARD_E_PARSE, "no keys for %s in its delegating metadata",
+		                 rname);
 		goto out;
 	}
 	/* Defaults: as many keys, the same threshold, the same key type. */
@@ -2245,7 +2300,7 @@ static int cmd_rotate(const struct args *a)
 	}
 	if (threshold > nkeys) {
 		cli_error("repo rotate: --threshold %llu is more than the %llu keys",
-			  (unsigned long long)threshold, (unsigned long long)nkeys);
+		          (unsigned long long)threshold, (unsigned long long)nkeys);
 		rc = EX_USAGE;
 		goto out;
 	}
@@ -2282,8 +2337,8 @@ static int cmd_rotate(const struct args *a)
 		}
 	} else {
 		json_t *parent = r.roles[r.roles[idx].parent].sig;
-		if ((e = jset(rule, "keyids", json_incref(json_object_get(newrule, "keyids")), &m)) !=
-			    WARD_OK ||
+		if ((e = jset(rule, "keyids", json_incref(json_object_get(newrule, "keyids")),
+		              &m)) != WARD_OK ||
 		    (e = jset(rule, "threshold", jint(threshold), &m)) != WARD_OK)
 			goto out;
 		prune_delegation_keys(parent);
@@ -2297,7 +2352,8 @@ static int cmd_rotate(const struct args *a)
 	if ((e = publish(&r, &m)) != WARD_OK)
 		goto out;
 	if ((e = retire_keys(&r, r.roles[idx].enc, &oldfiles, &m)) != WARD_OK) {
-		ward_msg_prefix(&m, e, "rotation published, but retiring the old key files failed");
+		ward_msg_prefix(&m, e,
+		                "rotation published, but retiring the old key files failed: ");
 		goto out;
 	}
 	printf("rotated %s: %llu new keys, threshold %llu; old key files moved to %s/retired\n",
@@ -2326,8 +2382,7 @@ static int cmd_timestamp(const struct args *a)
 	r.lockfd = -1;
 	if ((e = repo_open(&r, a->pos[0], true, &m)) != WARD_OK)
 		goto out;
-	if ((e = collect_expiries(&r, a, "timestamp", &m)) != WARD_OK)
-		goto out;
+	collect_expiries(&r, a);
 	r.passfile = a->val[OPT_PASSFILE];
 	r.roles[R_TIMESTAMP].dirty = true;
 	if (a->set[OPT_SNAPSHOT])
@@ -2345,7 +2400,7 @@ out:
 
 /* ---- status ------------------------------------------------------------- */
 
-static ward_err status_json(const struct repo *r, json_t **out, struct ward_msg *m)
+static WARD_MUST_USE ward_err status_json(const struct repo *r, json_t **out, struct ward_msg *m)
 {
 	json_t *o = json_object(), *roles = json_object();
 	size_t total = 0;
@@ -2375,16 +2430,16 @@ static ward_err status_json(const struct repo *r, json_t **out, struct ward_msg 
 			keyids = NULL;
 			threshold = 0;
 		}
-		if ((e = jset(ent, "version", json_incref(json_object_get(ro->sig, "version")), m)) !=
-			    WARD_OK ||
+		if ((e = jset(ent, "version", json_incref(json_object_get(ro->sig, "version")),
+		              m)) != WARD_OK ||
 		    (e = jset(ent, "expires", json_string(exp ? exp : ""), m)) != WARD_OK ||
 		    (e = jset(ent, "expired",
-			      json_boolean(!exp || ward_tuf_time_parse(exp, &t) != WARD_OK ||
-					   t <= r->now),
-			      m)) != WARD_OK ||
+		              json_boolean(!exp || ward_tuf_time_parse(exp, &t) != WARD_OK ||
+		                           t <= r->now),
+		              m)) != WARD_OK ||
 		    (e = jset(ent, "threshold", jint(threshold), m)) != WARD_OK ||
 		    (e = jset(ent, "keyids", keyids ? json_deep_copy(keyids) : json_array(), m)) !=
-			    WARD_OK)
+		        WARD_OK)
 			goto fail;
 		if (is_targets_role((int)i)) {
 			size_t n = json_object_size(json_object_get(ro->sig, "targets"));
@@ -2396,20 +2451,23 @@ static ward_err status_json(const struct repo *r, json_t **out, struct ward_msg 
 				json_t *p = json_object_get(dent, "paths");
 				json_t *hp = json_object_get(dent, "path_hash_prefixes");
 				if ((e = jset(ent, "delegated_by",
-					      json_string(r->roles[ro->parent].name), m)) != WARD_OK ||
+				              json_string(r->roles[ro->parent].name), m)) !=
+				        WARD_OK ||
 				    (e = jset(ent, "terminating",
-					      json_boolean(json_is_true(
-						      json_object_get(dent, "terminating"))),
-					      m)) != WARD_OK ||
-				    (p && (e = jset(ent, "paths", json_deep_copy(p), m)) != WARD_OK) ||
+				              json_boolean(json_is_true(
+				                  json_object_get(dent, "terminating"))),
+				              m)) != WARD_OK ||
+				    (p &&
+				     (e = jset(ent, "paths", json_deep_copy(p), m)) != WARD_OK) ||
 				    (hp && (e = jset(ent, "path_hash_prefixes", json_deep_copy(hp),
-						     m)) != WARD_OK))
+				                     m)) != WARD_OK))
 					goto fail;
 			}
 		}
 	}
 	if ((e = jset(o, "consistent_snapshot", json_boolean(r->consistent), m)) != WARD_OK ||
-	    (e = jset(o, "encrypted_keys", json_boolean(r->encrypted), m)) != WARD_OK ||
+	    (e = jset(o, "encrypted_keys", r->have_keys ? json_boolean(r->encrypted) : json_null(),
+	              m)) != WARD_OK ||
 	    (e = jset(o, "target_count", jint(total), m)) != WARD_OK)
 		goto fail;
 	*out = o;
@@ -2442,7 +2500,10 @@ static int cmd_status(const struct args *a)
 		goto out;
 	}
 	printf("repository %s: consistent snapshots %s, %s keys, %lld targets\n", r.dir,
-	       r.consistent ? "on" : "off", r.encrypted ? "passphrase-protected" : "unencrypted",
+	       r.consistent ? "on" : "off",
+	       !r.have_keys  ? "no"
+	       : r.encrypted ? "passphrase-protected"
+	                     : "unencrypted",
 	       (long long)json_integer_value(json_object_get(st, "target_count")));
 	printf("%-16s %8s  %-21s %-9s %7s  %s\n", "ROLE", "VERSION", "EXPIRES", "THRESHOLD",
 	       "TARGETS", "KEY IDS");
@@ -2454,16 +2515,16 @@ static int cmd_status(const struct args *a)
 		size_t j;
 
 		if (ward_snprintf(thr, sizeof(thr), "%lld of %zu",
-				  (long long)json_integer_value(json_object_get(ent, "threshold")),
-				  json_array_size(json_object_get(ent, "keyids"))) != WARD_OK ||
+		                  (long long)json_integer_value(json_object_get(ent, "threshold")),
+		                  json_array_size(json_object_get(ent, "keyids"))) != WARD_OK ||
 		    ward_snprintf(tgs, sizeof(tgs), "%lld", (long long)json_integer_value(tg)) !=
-			    WARD_OK)
+		        WARD_OK)
 			thr[0] = tgs[0] = '\0';
 		printf("%-16s %8lld  %-21s %-9s %7s ", r.roles[i].name,
 		       (long long)json_integer_value(json_object_get(ent, "version")),
 		       json_string_value(json_object_get(ent, "expires")), thr, tg ? tgs : "-");
 		json_array_foreach(json_object_get(ent, "keyids"), j, v)
-			printf(" %.16s", json_string_value(v));
+		    printf(" %.16s", json_string_value(v));
 		if (json_is_true(json_object_get(ent, "expired")))
 			printf("  EXPIRED");
 		printf("\n");
@@ -2475,9 +2536,8 @@ static int cmd_status(const struct args *a)
 			       json_string_value(json_object_get(ent, "delegated_by")),
 			       json_object_get(ent, "paths") ? "paths" : "hash prefixes",
 			       json_is_true(json_object_get(ent, "terminating")) ? " (terminating)"
-										: "");
-			json_array_foreach(p, j, v)
-				printf(" %s", json_string_value(v));
+			                                                         : "");
+			json_array_foreach(p, j, v) printf(" %s", json_string_value(v));
 			printf("\n");
 		}
 	}
@@ -2496,123 +2556,125 @@ out:
 #define O_PASS (O(OPT_PASSFILE) | O(OPT_EXPIRES))
 
 static const struct command commands[] = {
-	{"init", cmd_init, 1, 1,
-	 O(OPT_KEY_TYPE) | O(OPT_ROOT_KEYS) | O(OPT_ROOT_THRESHOLD) | O(OPT_EXPIRES) |
-		 O(OPT_NO_CONSISTENT) | O(OPT_UNENCRYPTED) | O(OPT_PASSFILE),
-	 false, "create a repository: keys and signed metadata version 1",
-	 "usage: ward repo init DIR [options]\n"
-	 "\n"
-	 "Create DIR (absent or empty) with new keys in DIR/keys/ and version 1 of\n"
-	 "root, targets, snapshot and timestamp in DIR/repo/metadata/.\n"
-	 "\n"
-	 "  --key-type ed25519|ecdsa    type of every new key (default ed25519)\n"
-	 "  --root-keys N               number of root keys (default 1, at most 16)\n"
-	 "  --root-threshold K          root signatures required (default 1, K <= N)\n"
-	 "  --expires ROLE=DURATION     validity of a role's first version: 30m, 12h, 7d, 2w,\n"
-	 "                              1y, or ROLE=@YYYY-MM-DDTHH:MM:SSZ; repeatable\n"
-	 "                              (defaults root=365d targets=90d snapshot=7d timestamp=1d)\n"
-	 "  --no-consistent-snapshot    publish only unversioned metadata and plain target names\n"
-	 "  --unencrypted-keys          write the private keys without a passphrase\n"
-	 "  --passphrase-file F         read the new passphrase from F's first line\n"
-	 "                              (else $WARD_PASSPHRASE_FILE, else asked twice on the terminal)\n"},
-	{"add", cmd_add, 2, 2,
-	 O(OPT_NAME) | O(OPT_ROLE) | O(OPT_HWID) | O(OPT_VERSION) | O(OPT_INSTALL_TYPE) |
-		 O(OPT_CUSTOM) | O_PASS,
-	 false, "add or replace a target file; re-sign its role, snapshot, timestamp",
-	 "usage: ward repo add DIR FILE [options]\n"
-	 "\n"
-	 "Copy FILE into DIR/repo/targets/, list it with its length and SHA-256 in a\n"
-	 "targets role, and re-sign that role, snapshot and timestamp.\n"
-	 "\n"
-	 "  --name TARGETPATH           the target's path (default: FILE's base name); relative,\n"
-	 "                              '/'-separated, no empty, '.' or '..' component, no '\\'\n"
-	 "  --role ROLE                 the targets role that lists it (default targets)\n"
-	 "  --hardware-id ID            custom.hardware_id: the device models it is for\n"
-	 "  --version V                 custom.version: the image's version (a string)\n"
-	 "  --install-type full|delta   custom.install_type\n"
-	 "  --custom JSON               a JSON object merged into custom (the options above win)\n"
-	 "  --expires ROLE=DURATION     validity of a re-signed role (repeatable)\n"
-	 "  --passphrase-file F         the keys' passphrase (else $WARD_PASSPHRASE_FILE, else asked)\n"},
-	{"remove", cmd_remove, 2, 2, O(OPT_ROLE) | O_PASS, false,
-	 "remove a target from its role; re-sign role, snapshot, timestamp",
-	 "usage: ward repo remove DIR TARGETPATH [options]\n"
-	 "\n"
-	 "Remove TARGETPATH from a targets role and re-sign it, snapshot and timestamp.\n"
-	 "The file stays in DIR/repo/targets/ for clients that hold older metadata.\n"
-	 "\n"
-	 "  --role ROLE                 the targets role that lists it (default targets)\n"
-	 "  --expires ROLE=DURATION     validity of a re-signed role (repeatable)\n"
-	 "  --passphrase-file F         the keys' passphrase\n"},
-	{"delegate", cmd_delegate, 1, 1,
-	 O(OPT_NAME) | O(OPT_FROM) | O(OPT_PATHS) | O(OPT_HASH_PREFIXES) | O(OPT_KEYS) |
-		 O(OPT_THRESHOLD) | O(OPT_KEY_TYPE) | O(OPT_TERMINATING) | O_PASS,
-	 false, "delegate target paths to a new role with keys of its own",
-	 "usage: ward repo delegate DIR --name ROLE (--paths P1,P2 | --hash-prefixes H1,H2) "
-	 "[options]\n"
-	 "\n"
-	 "Create role ROLE with new keys, delegate to it from a targets role, publish its\n"
-	 "version 1 (no targets), and re-sign the delegating role, snapshot and timestamp.\n"
-	 "\n"
-	 "  --name ROLE                 the new role's name (required)\n"
-	 "  --from ROLE                 the delegating targets role (default targets)\n"
-	 "  --paths 'P1,P2'             shell-style path patterns ('*' does not cross '/')\n"
-	 "  --hash-prefixes 'ab,cd'     hex prefixes of SHA-256(target path)\n"
-	 "  --keys N                    number of keys (default 1)\n"
-	 "  --threshold K               signatures required (default 1, K <= N)\n"
-	 "  --key-type ed25519|ecdsa    (default ed25519)\n"
-	 "  --terminating               clients stop searching after this role\n"
-	 "  --expires ROLE=DURATION     validity of a signed role (repeatable)\n"
-	 "  --passphrase-file F         the keys' passphrase\n"},
-	{"sign", cmd_sign, 1, 1, O(OPT_ROLE) | O_PASS, true,
-	 "re-sign roles with a new version and expiry",
-	 "usage: ward repo sign DIR [--role ROLE ...] [options]\n"
-	 "\n"
-	 "Re-sign each named role (default targets) with version+1 and a fresh expiry,\n"
-	 "then snapshot and timestamp.\n"
-	 "\n"
-	 "  --role ROLE                 a role to re-sign (repeatable; root allowed)\n"
-	 "  --expires ROLE=DURATION     validity of a re-signed role (repeatable)\n"
-	 "  --passphrase-file F         the keys' passphrase\n"},
-	{"rotate", cmd_rotate, 1, 1,
-	 O(OPT_ROLE) | O(OPT_KEYS) | O(OPT_THRESHOLD) | O(OPT_KEY_TYPE) | O_PASS, false,
-	 "replace a role's keys",
-	 "usage: ward repo rotate DIR --role ROLE [options]\n"
-	 "\n"
-	 "Replace ROLE's keys with new ones; the old key files move to DIR/keys/retired/.\n"
-	 "root: root version+1 signed by the old and the new root keys.\n"
-	 "targets, snapshot, timestamp: root version+1, then the role, snapshot, timestamp.\n"
-	 "a delegated role: its delegating role, the role, snapshot and timestamp.\n"
-	 "\n"
-	 "  --role ROLE                 the role (required)\n"
-	 "  --keys N                    number of new keys (default: as many as now)\n"
-	 "  --threshold K               signatures required (default: as now, K <= N)\n"
-	 "  --key-type ed25519|ecdsa    (default: the type of the current keys)\n"
-	 "  --expires ROLE=DURATION     validity of a re-signed role (repeatable)\n"
-	 "  --passphrase-file F         the keys' passphrase\n"},
-	{"timestamp", cmd_timestamp, 1, 1, O(OPT_SNAPSHOT) | O_PASS, false,
-	 "re-sign timestamp (and snapshot): the online roles' routine job",
-	 "usage: ward repo timestamp DIR [--snapshot] [--expires DURATION]\n"
-	 "\n"
-	 "Re-sign timestamp with version+1 and a fresh expiry; with --snapshot, snapshot too.\n"
-	 "Needs only the snapshot and timestamp keys: run it from cron on the online host.\n"
-	 "\n"
-	 "  --snapshot                  re-sign snapshot as well\n"
-	 "  --expires DURATION          timestamp's validity (or ROLE=DURATION; repeatable)\n"
-	 "  --passphrase-file F         the keys' passphrase\n"},
-	{"status", cmd_status, 1, 1, O(OPT_JSON), false,
-	 "roles, versions, expiries, key ids, thresholds, targets",
-	 "usage: ward repo status DIR [--json]\n"
-	 "\n"
-	 "Show every role's version, expiry, threshold, key ids and target count.\n"
-	 "\n"
-	 "  --json                      machine-readable output\n"},
+    {"init", cmd_init, 1, 1,
+     O(OPT_KEY_TYPE) | O(OPT_ROOT_KEYS) | O(OPT_ROOT_THRESHOLD) | O(OPT_EXPIRES) |
+         O(OPT_NO_CONSISTENT) | O(OPT_UNENCRYPTED) | O(OPT_PASSFILE),
+     false, "create a repository: keys and signed metadata version 1",
+     "usage: ward repo init DIR [options]\n"
+     "\n"
+     "Create DIR (absent or empty) with new keys in DIR/keys/ and version 1 of\n"
+     "root, targets, snapshot and timestamp in DIR/repo/metadata/.\n"
+     "\n"
+     "  --key-type ed25519|ecdsa    type of every new key (default ed25519)\n"
+     "  --root-keys N               number of root keys (default 1, at most 16)\n"
+     "  --root-threshold K          root signatures required (default 1, K <= N)\n"
+     "  --expires ROLE=DURATION     validity of a role's first version: 30m, 12h, 7d, 2w,\n"
+     "                              1y, or ROLE=@YYYY-MM-DDTHH:MM:SSZ; repeatable\n"
+     "                              (defaults root=365d targets=90d snapshot=7d timestamp=1d)\n"
+     "  --no-consistent-snapshot    publish only unversioned metadata and plain target names\n"
+     "  --unencrypted-keys          write the private keys without a passphrase\n"
+     "  --passphrase-file F         read the new passphrase from F's first line\n"
+     "                              (else $WARD_PASSPHRASE_FILE, else asked twice on the "
+     "terminal)\n"},
+    {"add", cmd_add, 2, 2,
+     O(OPT_NAME) | O(OPT_ROLE) | O(OPT_HWID) | O(OPT_VERSION) | O(OPT_INSTALL_TYPE) |
+         O(OPT_CUSTOM) | O_PASS,
+     false, "add or replace a target file; re-sign its role, snapshot, timestamp",
+     "usage: ward repo add DIR FILE [options]\n"
+     "\n"
+     "Copy FILE into DIR/repo/targets/, list it with its length and SHA-256 in a\n"
+     "targets role, and re-sign that role, snapshot and timestamp.\n"
+     "\n"
+     "  --name TARGETPATH           the target's path (default: FILE's base name); relative,\n"
+     "                              '/'-separated, no empty, '.' or '..' component, no '\\'\n"
+     "  --role ROLE                 the targets role that lists it (default targets)\n"
+     "  --hardware-id ID            custom.hardware_id: the device models it is for\n"
+     "  --version V                 custom.version: the image's version (a string)\n"
+     "  --install-type full|delta   custom.install_type\n"
+     "  --custom JSON               a JSON object merged into custom (the options above win)\n"
+     "  --expires ROLE=DURATION     validity of a re-signed role (repeatable)\n"
+     "  --passphrase-file F         the keys' passphrase (else $WARD_PASSPHRASE_FILE, else "
+     "asked)\n"},
+    {"remove", cmd_remove, 2, 2, O(OPT_ROLE) | O_PASS, false,
+     "remove a target from its role; re-sign role, snapshot, timestamp",
+     "usage: ward repo remove DIR TARGETPATH [options]\n"
+     "\n"
+     "Remove TARGETPATH from a targets role and re-sign it, snapshot and timestamp.\n"
+     "The file stays in DIR/repo/targets/ for clients that hold older metadata.\n"
+     "\n"
+     "  --role ROLE                 the targets role that lists it (default targets)\n"
+     "  --expires ROLE=DURATION     validity of a re-signed role (repeatable)\n"
+     "  --passphrase-file F         the keys' passphrase\n"},
+    {"delegate", cmd_delegate, 1, 1,
+     O(OPT_NAME) | O(OPT_FROM) | O(OPT_PATHS) | O(OPT_HASH_PREFIXES) | O(OPT_KEYS) |
+         O(OPT_THRESHOLD) | O(OPT_KEY_TYPE) | O(OPT_TERMINATING) | O_PASS,
+     false, "delegate target paths to a new role with keys of its own",
+     "usage: ward repo delegate DIR --name ROLE (--paths P1,P2 | --hash-prefixes H1,H2) "
+     "[options]\n"
+     "\n"
+     "Create role ROLE with new keys, delegate to it from a targets role, publish its\n"
+     "version 1 (no targets), and re-sign the delegating role, snapshot and timestamp.\n"
+     "\n"
+     "  --name ROLE                 the new role's name (required)\n"
+     "  --from ROLE                 the delegating targets role (default targets)\n"
+     "  --paths 'P1,P2'             shell-style path patterns ('*' does not cross '/')\n"
+     "  --hash-prefixes 'ab,cd'     hex prefixes of SHA-256(target path)\n"
+     "  --keys N                    number of keys (default 1)\n"
+     "  --threshold K               signatures required (default 1, K <= N)\n"
+     "  --key-type ed25519|ecdsa    (default ed25519)\n"
+     "  --terminating               clients stop searching after this role\n"
+     "  --expires ROLE=DURATION     validity of a signed role (repeatable)\n"
+     "  --passphrase-file F         the keys' passphrase\n"},
+    {"sign", cmd_sign, 1, 1, O(OPT_ROLE) | O_PASS, true,
+     "re-sign roles with a new version and expiry",
+     "usage: ward repo sign DIR [--role ROLE ...] [options]\n"
+     "\n"
+     "Re-sign each named role (default targets) with version+1 and a fresh expiry,\n"
+     "then snapshot and timestamp.\n"
+     "\n"
+     "  --role ROLE                 a role to re-sign (repeatable; root allowed)\n"
+     "  --expires ROLE=DURATION     validity of a re-signed role (repeatable)\n"
+     "  --passphrase-file F         the keys' passphrase\n"},
+    {"rotate", cmd_rotate, 1, 1,
+     O(OPT_ROLE) | O(OPT_KEYS) | O(OPT_THRESHOLD) | O(OPT_KEY_TYPE) | O_PASS, false,
+     "replace a role's keys",
+     "usage: ward repo rotate DIR --role ROLE [options]\n"
+     "\n"
+     "Replace ROLE's keys with new ones; the old key files move to DIR/keys/retired/.\n"
+     "root: root version+1 signed by the old and the new root keys.\n"
+     "targets, snapshot, timestamp: root version+1, then the role, snapshot, timestamp.\n"
+     "a delegated role: its delegating role, the role, snapshot and timestamp.\n"
+     "\n"
+     "  --role ROLE                 the role (required)\n"
+     "  --keys N                    number of new keys (default: as many as now)\n"
+     "  --threshold K               signatures required (default: as now, K <= N)\n"
+     "  --key-type ed25519|ecdsa    (default: the type of the current keys)\n"
+     "  --expires ROLE=DURATION     validity of a re-signed role (repeatable)\n"
+     "  --passphrase-file F         the keys' passphrase\n"},
+    {"timestamp", cmd_timestamp, 1, 1, O(OPT_SNAPSHOT) | O_PASS, false,
+     "re-sign timestamp (and snapshot): the online roles' routine job",
+     "usage: ward repo timestamp DIR [--snapshot] [--expires DURATION]\n"
+     "\n"
+     "Re-sign timestamp with version+1 and a fresh expiry; with --snapshot, snapshot too.\n"
+     "Needs only the snapshot and timestamp keys: run it from cron on the online host.\n"
+     "\n"
+     "  --snapshot                  re-sign snapshot as well\n"
+     "  --expires DURATION          timestamp's validity (or ROLE=DURATION; repeatable)\n"
+     "  --passphrase-file F         the keys' passphrase\n"},
+    {"status", cmd_status, 1, 1, O(OPT_JSON), false,
+     "roles, versions, expiries, key ids, thresholds, targets",
+     "usage: ward repo status DIR [--json]\n"
+     "\n"
+     "Show every role's version, expiry, threshold, key ids and target count.\n"
+     "\n"
+     "  --json                      machine-readable output\n"},
 };
 static const size_t ncommands = sizeof(commands) / sizeof(commands[0]);
 
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: ward repo <command> DIR [options]\n\n"
-		     "The device maker's TUF image repository (docs/ward-repo.md).\n\ncommands:\n");
+	             "The device maker's TUF image repository (docs/ward-repo.md).\n\ncommands:\n");
 	for (size_t i = 0; i < ncommands; i++)
 		fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].synopsis);
 	fprintf(out, "\n`ward repo <command> --help` describes each command's options.\n");
@@ -2652,7 +2714,7 @@ static int parse_args(const struct command *c, int argc, char **argv, struct arg
 		}
 		if (s[1] != '-') {
 			cli_error("repo %s: unknown option '%s'; `ward repo %s --help` lists them",
-				  c->name, s, c->name);
+			          c->name, s, c->name);
 			return EX_USAGE;
 		}
 		s += 2;
@@ -2663,7 +2725,7 @@ static int parse_args(const struct command *c, int argc, char **argv, struct arg
 				break;
 		if (o == OPT_COUNT || (o != OPT_HELP && !(c->opts & O(o)))) {
 			cli_error("repo %s: unknown option '%s'; `ward repo %s --help` lists them",
-				  c->name, argv[i], c->name);
+			          c->name, argv[i], c->name);
 			return EX_USAGE;
 		}
 		if (o == OPT_HELP) {
@@ -2688,7 +2750,7 @@ static int parse_args(const struct command *c, int argc, char **argv, struct arg
 			size_t *n = o == OPT_EXPIRES ? &a->nexpires : &a->nroles;
 			if (*n == REPO_MAX_ARGS) {
 				cli_error("repo %s: --%s given more than %d times", c->name,
-					  optdefs[o].name, REPO_MAX_ARGS);
+				          optdefs[o].name, REPO_MAX_ARGS);
 				return EX_USAGE;
 			}
 			list[(*n)++] = val;
@@ -2701,7 +2763,7 @@ static int parse_args(const struct command *c, int argc, char **argv, struct arg
 	}
 	if (a->npos < c->minpos) {
 		cli_error("repo %s: missing %s; `ward repo %s --help` shows the usage", c->name,
-			  a->npos == 0 ? "DIR" : "argument", c->name);
+		          a->npos == 0 ? "DIR" : "argument", c->name);
 		return EX_USAGE;
 	}
 	return 0;
@@ -2728,6 +2790,15 @@ int cli_repo(int argc, char **argv)
 			return EX_SUCCESS;
 		if (rc != 0)
 			return rc;
+		for (size_t x = 0; x < a.nexpires; x++) {
+			struct ward_msg m = {0};
+			const char *def = commands[i].run == cmd_timestamp ? "timestamp" : NULL;
+			if (parse_expiry(a.expires[x], def, time(NULL), &a.exp[a.nexp++], &m) !=
+			    WARD_OK) {
+				cli_error("repo %s: %s", commands[i].name, m.text);
+				return EX_USAGE;
+			}
+		}
 		return commands[i].run(&a);
 	}
 	cli_error("repo: unknown command '%s'; `ward repo --help` lists them", argv[1]);

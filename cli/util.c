@@ -41,8 +41,8 @@ void cli_error(const char *fmt, ...)
  * directly (no heap copy to forget); everything after the first line is
  * wiped.
  */
-static ward_err pass_from_file(const char *file, char *buf, size_t bufsz, size_t *len,
-			       struct ward_msg *m)
+static WARD_MUST_USE ward_err pass_from_file(const char *file, char *buf, size_t bufsz, size_t *len,
+                                             struct ward_msg *m)
 {
 	ward_err e = WARD_OK;
 	size_t got = 0;
@@ -53,7 +53,7 @@ static ward_err pass_from_file(const char *file, char *buf, size_t bufsz, size_t
 	fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
 		e = ward_msg_set(m, WARD_E_IO, "cannot open passphrase file %s: %s", file,
-				 strerror(errno));
+		                 strerror(errno));
 		goto out;
 	}
 	/* Read until the first newline, EOF, or the buffer is full. */
@@ -63,7 +63,7 @@ static ward_err pass_from_file(const char *file, char *buf, size_t bufsz, size_t
 			continue;
 		if (n < 0) {
 			e = ward_msg_set(m, WARD_E_IO, "cannot read passphrase file %s: %s", file,
-					 strerror(errno));
+			                 strerror(errno));
 			goto out;
 		}
 		if (n == 0)
@@ -76,19 +76,22 @@ static ward_err pass_from_file(const char *file, char *buf, size_t bufsz, size_t
 	}
 	char *nl = memchr(buf, '\n', got);
 	if (!nl && got == bufsz - 1) {
-		e = ward_msg_set(m, WARD_E_TOOBIG, "passphrase file %s: first line longer than %zu bytes",
-				 file, bufsz - 2);
+		e = ward_msg_set(m, WARD_E_TOOBIG,
+		                 "passphrase file %s: first line longer than %zu bytes", file,
+		                 bufsz - 2);
 		goto out;
 	}
 	size_t line = nl ? (size_t)(nl - buf) : got;
 	if (line > 0 && buf[line - 1] == '\r')
 		line--;
 	if (memchr(buf, '\0', line)) {
-		e = ward_msg_set(m, WARD_E_PARSE, "passphrase file %s: NUL byte in the passphrase", file);
+		e = ward_msg_set(m, WARD_E_PARSE, "passphrase file %s: NUL byte in the passphrase",
+		                 file);
 		goto out;
 	}
 	if (line == 0) {
-		e = ward_msg_set(m, WARD_E_INVAL, "passphrase file %s: the first line is empty", file);
+		e = ward_msg_set(m, WARD_E_INVAL, "passphrase file %s: the first line is empty",
+		                 file);
 		goto out;
 	}
 	ward_wipe(buf + line, bufsz - line);
@@ -102,8 +105,8 @@ out:
 }
 
 /* Signals that must not leave the terminal with echo off. */
-static const int tty_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU,
-				  SIGALRM, SIGPIPE};
+static const int tty_signals[] = {SIGINT,  SIGTERM, SIGHUP,  SIGQUIT, SIGTSTP,
+                                  SIGTTIN, SIGTTOU, SIGALRM, SIGPIPE};
 #define N_TTY_SIGNALS (sizeof(tty_signals) / sizeof(tty_signals[0]))
 static volatile sig_atomic_t tty_caught;
 
@@ -117,14 +120,15 @@ static void tty_on_signal(int sig)
  * Returns WARD_E_IO on read errors and on an interrupting signal (which the
  * caller re-raises once the terminal is restored).
  */
-static ward_err tty_read_line(int fd, const char *prompt, char *buf, size_t bufsz, size_t *len,
-			      struct ward_msg *m)
+static WARD_MUST_USE ward_err tty_read_line(int fd, const char *prompt, char *buf, size_t bufsz,
+                                            size_t *len, struct ward_msg *m)
 {
 	size_t got = 0;
 	bool toolong = false;
 
 	if (write(fd, prompt, strlen(prompt)) < 0)
-		return ward_msg_set(m, WARD_E_IO, "cannot write to the terminal: %s", strerror(errno));
+		return ward_msg_set(m, WARD_E_IO, "cannot write to the terminal: %s",
+		                    strerror(errno));
 	for (;;) {
 		char c;
 		ssize_t n = read(fd, &c, 1);
@@ -135,7 +139,7 @@ static ward_err tty_read_line(int fd, const char *prompt, char *buf, size_t bufs
 		}
 		if (n < 0)
 			return ward_msg_set(m, WARD_E_IO, "cannot read from the terminal: %s",
-					    strerror(errno));
+			                    strerror(errno));
 		if (n == 0 || c == '\n' || c == '\r')
 			break;
 		if (got < bufsz - 1)
@@ -146,13 +150,14 @@ static ward_err tty_read_line(int fd, const char *prompt, char *buf, size_t bufs
 	}
 	buf[got] = '\0';
 	if (toolong)
-		return ward_msg_set(m, WARD_E_TOOBIG, "passphrase longer than %zu bytes", bufsz - 2);
+		return ward_msg_set(m, WARD_E_TOOBIG, "passphrase longer than %zu bytes",
+		                    bufsz - 2);
 	*len = got;
 	return WARD_OK;
 }
 
-static ward_err pass_from_tty(const char *prompt, int confirm, char *buf, size_t bufsz, size_t *len,
-			      struct ward_msg *m)
+static WARD_MUST_USE ward_err pass_from_tty(const char *prompt, int confirm, char *buf,
+                                            size_t bufsz, size_t *len, struct ward_msg *m)
 {
 	struct sigaction sa, old[N_TTY_SIGNALS];
 	struct termios saved, quiet;
@@ -166,12 +171,14 @@ static ward_err pass_from_tty(const char *prompt, int confirm, char *buf, size_t
 		return ward_msg_set(m, WARD_E_INVAL, "passphrase buffer too small");
 	fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
-		return ward_msg_set(m, WARD_E_IO,
-				    "no terminal to ask for the passphrase (%s); use --passphrase-file "
-				    "or WARD_PASSPHRASE_FILE",
-				    strerror(errno));
+		return ward_msg_set(
+		    m, WARD_E_IO,
+		    "no terminal to ask for the passphrase (%s); use --passphrase-file "
+		    "or WARD_PASSPHRASE_FILE",
+		    strerror(errno));
 	if (tcgetattr(fd, &saved) != 0) {
-		e = ward_msg_set(m, WARD_E_IO, "cannot read terminal settings: %s", strerror(errno));
+		e = ward_msg_set(m, WARD_E_IO, "cannot read terminal settings: %s",
+		                 strerror(errno));
 		goto out;
 	}
 	/* Handlers without SA_RESTART, so a signal interrupts the read. */
@@ -186,7 +193,8 @@ static ward_err pass_from_tty(const char *prompt, int confirm, char *buf, size_t
 	quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHOE | ECHOK);
 	quiet.c_lflag |= ECHONL;
 	if (tcsetattr(fd, TCSAFLUSH, &quiet) != 0) {
-		e = ward_msg_set(m, WARD_E_IO, "cannot turn off terminal echo: %s", strerror(errno));
+		e = ward_msg_set(m, WARD_E_IO, "cannot turn off terminal echo: %s",
+		                 strerror(errno));
 		goto out;
 	}
 	restore = true;
@@ -199,7 +207,7 @@ static ward_err pass_from_tty(const char *prompt, int confirm, char *buf, size_t
 	}
 	if (confirm) {
 		e = tty_read_line(fd, "Repeat the passphrase: ", again,
-				  sizeof(again) < bufsz ? sizeof(again) : bufsz, &len2, m);
+		                  sizeof(again) < bufsz ? sizeof(again) : bufsz, &len2, m);
 		if (e != WARD_OK)
 			goto out;
 		if (len1 != len2 || !ward_ct_eq(buf, again, len1)) {
@@ -224,7 +232,7 @@ out:
 }
 
 ward_err cli_passphrase(const char *file, const char *prompt, int confirm, char *buf, size_t bufsz,
-			size_t *len, struct ward_msg *m)
+                        size_t *len, struct ward_msg *m)
 {
 	if (!file || !*file) {
 		const char *env = getenv("WARD_PASSPHRASE_FILE");

@@ -325,8 +325,14 @@ ward_err ward_mkdir_p(const char *path, mode_t mode, struct ward_msg *m)
 		char c = p[i];
 
 		p[i] = '\0';
-		if (mkdir(p, mode) != 0 && errno != EEXIST)
-			return ward_msg_set(m, WARD_E_IO, "%s: mkdir: %s", p, strerror(errno));
+		if (mkdir(p, mode) != 0) {
+			struct stat st;
+
+			if (errno != EEXIST)
+				return ward_msg_set(m, WARD_E_IO, "%s: mkdir: %s", p, strerror(errno));
+			if (stat(p, &st) != 0 || !S_ISDIR(st.st_mode))
+				return ward_msg_set(m, WARD_E_IO, "%s: exists and is not a directory", p);
+		}
 		p[i] = c;
 	}
 	return WARD_OK;
@@ -356,19 +362,14 @@ static int hexval(char c)
 
 ward_err ward_hex_decode(const char *hex, uint8_t *out, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		int hi, lo;
-
-		if (!hex[2 * i] || !hex[2 * i + 1])
+	/* validate everything first: out is untouched on failure */
+	for (size_t i = 0; i < 2 * n; i++)
+		if (!hex[i] || hexval(hex[i]) < 0)
 			return WARD_E_PARSE;
-		hi = hexval(hex[2 * i]);
-		lo = hexval(hex[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return WARD_E_PARSE;
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
 	if (hex[2 * n] != '\0')
 		return WARD_E_PARSE;
+	for (size_t i = 0; i < n; i++)
+		out[i] = (uint8_t)(hexval(hex[2 * i]) << 4 | hexval(hex[2 * i + 1]));
 	return WARD_OK;
 }
 

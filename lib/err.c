@@ -37,8 +37,12 @@ const char *ward_err_name(ward_err e)
 static void mark_cut(struct ward_msg *m, int n)
 {
 	if (n >= (int)sizeof(m->text)) {
-		size_t l = sizeof(m->text) - 1;
-		memcpy(m->text + l - 3, "...", 3);
+		size_t at = sizeof(m->text) - 4; /* room for "..." and the NUL */
+
+		/* back up over UTF-8 continuation bytes so no character is split */
+		while (at > 0 && ((unsigned char)m->text[at] & 0xC0) == 0x80)
+			at--;
+		memcpy(m->text + at, "...", 4);
 	}
 }
 

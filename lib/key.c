@@ -110,7 +110,20 @@ ward_err ward_key_from_tuf(const json_t *obj, struct ward_key **out, struct ward
 			return ward_msg_set(m, WARD_E_PARSE, "ed25519 public key must be 64 hex characters");
 		return ward_crypto_key_from_public_raw(t, raw, sizeof(raw), out, m);
 	}
-	return ward_crypto_key_from_public_pem(pub, strlen(pub), out, m);
+	{
+		struct ward_key *k = NULL;
+		ward_err e2 = ward_crypto_key_from_public_pem(pub, strlen(pub), &k, m);
+
+		if (e2)
+			return e2;
+		if (ward_crypto_key_type(k) != t) {
+			ward_crypto_key_free(k);
+			return ward_msg_set(m, WARD_E_PARSE,
+					    "key declared as %s holds a key of another type", keytype);
+		}
+		*out = k;
+		return WARD_OK;
+	}
 }
 
 ward_err ward_key_id_of_tuf(const json_t *obj, char out[WARD_KEYID_HEX_LEN + 1], struct ward_msg *m)

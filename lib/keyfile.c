@@ -197,7 +197,8 @@ static ward_err kf_load(const char *path, struct ward_buf *rec, struct kf_hdr *h
 	}
 	if ((size_t)(nl2 + 1 - text) != len) {
 		err = ward_msg_set(m, err,
-				   "%s: not a ward key file (unexpected text after the second line)",
+				   "%s: not a ward key file (unexpected text after the second "
+				   "line)",
 				   path);
 		goto out;
 	}
@@ -241,7 +242,8 @@ static ward_err kf_load(const char *path, struct ward_buf *rec, struct kf_hdr *h
 	}
 	if (tmp.len - KF_HDR_LEN > h->length) {
 		err = ward_msg_set(m, WARD_E_PARSE,
-				   "%s: corrupted key file (%zu unexpected bytes after the payload)",
+				   "%s: corrupted key file (%zu unexpected bytes after the "
+				   "payload)",
 				   path, tmp.len - KF_HDR_LEN - h->length);
 		goto out;
 	}
@@ -391,8 +393,8 @@ out:
 	return err;
 }
 
-ward_err ward_keyfile_read(const char *path, const char *pass, size_t passlen, struct ward_key **out,
-			   struct ward_msg *m)
+ward_err ward_keyfile_read(const char *path, const char *pass, size_t passlen,
+			   struct ward_key **out, struct ward_msg *m)
 {
 	ward_err err;
 	struct ward_buf rec;

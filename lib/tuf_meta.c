@@ -577,10 +577,15 @@ ward_err ward_tuf_meta_verify(const struct ward_tuf_meta *meta, const struct war
 	ward_err result = WARD_E_THRESHOLD;
 	uint64_t valid = 0;
 	bool *counted;
+	const struct ward_key **used; /* keys already counted: one key under two ids counts once */
 
 	counted = calloc(rk->nkeyids ? rk->nkeyids : 1, sizeof(*counted));
-	if (!counted)
+	used = calloc(rk->nkeyids ? rk->nkeyids : 1, sizeof(*used));
+	if (!counted || !used) {
+		free(counted);
+		free(used);
 		return ward_msg_set(m, WARD_E_NOMEM, "out of memory");
+	}
 	for (size_t i = 0; i < meta->nsigs; i++) {
 		const struct ward_tuf_sig *s = &meta->sigs[i];
 		const struct ward_tuf_keyent *k;
@@ -596,13 +601,21 @@ ward_err ward_tuf_meta_verify(const struct ward_tuf_meta *meta, const struct war
 		k = ward_tuf_meta_key(keys, nkeys, s->keyid);
 		if (!k || !k->key)
 			continue;
+		bool again = false;
+
+		for (uint64_t u = 0; u < valid; u++)
+			if (ward_crypto_key_equal(used[u], k->key))
+				again = true;
+		if (again)
+			continue;
 		if (ward_crypto_verify(k->key, meta->canon.p, meta->canon.len, s->sig, s->siglen) ==
 		    WARD_OK) {
 			counted[j] = true;
-			valid++;
+			used[valid++] = k->key;
 		}
 	}
 	free(counted);
+	free(used);
 	if (valid < rk->threshold) {
 		return ward_msg_set(m, WARD_E_THRESHOLD,
 				    "%s: %llu valid signature%s of the %llu required", what,
@@ -670,17 +683,17 @@ bool ward_tuf_path_match(const char *pattern, const char *path)
 		const char *ps = strchr(pattern, '/'), *ts = strchr(path, '/');
 		size_t pl = ps ? (size_t)(ps - pattern) : strlen(pattern);
 		size_t tl = ts ? (size_t)(ts - path) : strlen(path);
-		char pbuf[256], tbuf[256];
+		char *pseg, *tseg;
+		bool match;
 
 		if ((ps == NULL) != (ts == NULL))
 			return false;
-		if (pl >= sizeof(pbuf) || tl >= sizeof(tbuf))
-			return false;
-		memcpy(pbuf, pattern, pl);
-		pbuf[pl] = '\0';
-		memcpy(tbuf, path, tl);
-		tbuf[tl] = '\0';
-		if (fnmatch(pbuf, tbuf, 0) != 0)
+		pseg = strndup(pattern, pl);
+		tseg = strndup(path, tl);
+		match = pseg && tseg && fnmatch(pseg, tseg, 0) == 0;
+		free(pseg);
+		free(tseg);
+		if (!match)
 			return false;
 		if (!ps)
 			return true;

@@ -87,8 +87,8 @@ static bool aead_start(EVP_CIPHER_CTX *ctx, bool enc, const uint8_t *key, const 
 }
 
 ward_err ward_crypto_aead_seal(const uint8_t key[WARD_AEAD_KEY_LEN],
-			       const uint8_t nonce[WARD_AEAD_NONCE_LEN], const void *aad, size_t aadlen,
-			       const void *pt, size_t n, uint8_t *out)
+			       const uint8_t nonce[WARD_AEAD_NONCE_LEN], const void *aad,
+			       size_t aadlen, const void *pt, size_t n, uint8_t *out)
 {
 	ward_err err = WARD_E_CRYPTO;
 	EVP_CIPHER_CTX *ctx = NULL;
@@ -121,8 +121,8 @@ out:
 }
 
 ward_err ward_crypto_aead_open(const uint8_t key[WARD_AEAD_KEY_LEN],
-			       const uint8_t nonce[WARD_AEAD_NONCE_LEN], const void *aad, size_t aadlen,
-			       const uint8_t *in, size_t n, uint8_t *out)
+			       const uint8_t nonce[WARD_AEAD_NONCE_LEN], const void *aad,
+			       size_t aadlen, const uint8_t *in, size_t n, uint8_t *out)
 {
 	ward_err result = WARD_E_VERIFY;
 	EVP_CIPHER_CTX *ctx = NULL;
@@ -188,8 +188,9 @@ ward_err ward_crypto_base64_encode(const void *in, size_t n, struct ward_buf *ou
 	ward_buf_init(&tmp, enclen); /* ownership moved to *out */
 	err = WARD_OK;
 out:
+	/* The input may be secret, and so is its encoding. */
 	if (enc != NULL)
-		OPENSSL_clear_free(enc, enclen + 1); /* the input may be secret; so is its encoding */
+		OPENSSL_clear_free(enc, enclen + 1);
 	ward_buf_free(&tmp);
 	return err;
 }

@@ -69,8 +69,8 @@ static ward_err key_classify(EVP_PKEY *pkey, const char *what, enum ward_key_typ
 		return WARD_OK;
 	}
 	if (EVP_PKEY_is_a(pkey, "EC")) {
-		if (EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_EC_ENCODING, enc, sizeof(enc),
-						   NULL) == 1 &&
+		if (EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_EC_ENCODING, enc,
+						   sizeof(enc), NULL) == 1 &&
 		    strcmp(enc, OSSL_PKEY_EC_ENCODING_GROUP) != 0) {
 			ERR_clear_error();
 			return ward_msg_set(m, WARD_E_UNSUPPORTED,
@@ -563,7 +563,8 @@ ward_err ward_crypto_key_from_public_pem(const char *pem, size_t len, struct war
 	p = der;
 	pkey = d2i_PUBKEY(NULL, &p, derlen);
 	if (pkey == NULL) {
-		err = ossl_fail(m, WARD_E_PARSE, "malformed SubjectPublicKeyInfo or unknown algorithm");
+		err = ossl_fail(m, WARD_E_PARSE,
+				"malformed SubjectPublicKeyInfo or unknown algorithm");
 		err = ward_msg_prefix(m, err, "%s: ", what);
 		goto out;
 	}
@@ -706,8 +707,8 @@ ward_err ward_crypto_key_from_private_pem(const char *pem, size_t len, struct wa
 	}
 	if (strcmp(name, PEM_STRING_PKCS8INF) != 0) {
 		err = ward_msg_set(m, WARD_E_PARSE,
-				   "%s: expected a -----BEGIN PRIVATE KEY----- (PKCS#8) block, found "
-				   "\"%.40s\"%s",
+				   "%s: expected a -----BEGIN PRIVATE KEY----- (PKCS#8) block, "
+				   "found \"%.40s\"%s",
 				   what, name,
 				   strstr(name, "PRIVATE KEY") != NULL
 					   ? "; convert it with 'openssl pkcs8 -topk8 -nocrypt'"

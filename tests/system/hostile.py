@@ -82,9 +82,12 @@ class Bytes(Behaviour):
         if close:
             hdrs.append(("Connection", "close"))
             h.close_connection = True
-        h.send(_head(self.status, hdrs))
-        if req.method != "HEAD":
-            h.send_body(req, self.data)
+        head = _head(self.status, hdrs)
+        if req.method == "HEAD":
+            h.send(head)
+        else:  # one write: a split head/body costs a delayed-ACK round trip per request
+            h.send(head + self.data)
+            req.body_sent += len(self.data)
 
 
 def NotFound():
@@ -204,6 +207,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def setup(self):
         super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.owner = self.server.owner
         self.owner._track(self.connection, True)
 

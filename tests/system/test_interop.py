@@ -5,18 +5,23 @@ it, so agreement with it is evidence that ward speaks TUF 1.0 and not a
 private dialect. Both directions, both key types ward supports:
 
 (a) ward repo -> tuf-js: ``ward repo`` builds and signs a repository (nested
-    target path, a delegated role with its own target); tuf-js's Updater
-    (js/tufjs_client.mjs) refreshes and downloads from it over loopback HTTP,
-    also after ward rotates the root key and the timestamp key, and refuses a
-    target file that was tampered with.
+    target path, a path with a space, a delegated role with its own target,
+    consistent snapshots on and off); tuf-js's Updater (js/tufjs_client.mjs)
+    refreshes and downloads from it over loopback HTTP, also after ward
+    rotates the root key (1-of-1 and 2-of-3) and the timestamp key, and
+    refuses a target file that was tampered with.
 (b) tuf-js -> ward: js/make_repo.mjs builds a repository with @tufjs/models
-    (consistent snapshots on and off, a delegated role, a rotated root);
-    ``ward tuf init/refresh/download`` must accept it, store the trusted
-    metadata under the names the tuf-conformance CLI prescribes, fetch the
-    right files, save the target bytes, and refuse a tampered target.
+    (consistent snapshots on and off, with and without hashes in
+    timestamp/snapshot, a delegated role, a rotated root); ``ward tuf
+    init/refresh/download`` must accept it, store the trusted metadata under
+    the names the tuf-conformance CLI prescribes, fetch the right files, save
+    the target bytes, and refuse a tampered target.
+Both directions also use a delegated role whose name needs URL-encoding.
 
-Every acceptance test has a counterpart that must fail (tampered bytes, a
-hidden root rotation), so a client that accepts everything cannot pass.
+Acceptance is paired with refusal (tampered bytes, a hidden root rotation, a
+root below its signature threshold), so a client that accepts everything
+cannot pass. Metadata is served by tests/system/httpserver.py, which, like
+any static web server, percent-decodes the request path to find the file.
 """
 
 from __future__ import annotations
@@ -24,7 +29,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import urllib.parse
 from pathlib import Path
@@ -87,6 +91,11 @@ def encoded(target_path: str) -> str:
     return urllib.parse.quote(target_path, safe="")
 
 
+def fetched(srv, path: str) -> int:
+    """How many times srv served `path`, however the client percent-encoded it."""
+    return sum(1 for p in srv.paths() if urllib.parse.unquote(p) == path)
+
+
 def signed(path: Path) -> dict:
     return json.loads(path.read_bytes())["signed"]
 
@@ -112,11 +121,13 @@ def files_with_content(root: Path, content: bytes) -> list[Path]:
 
 
 def payloads(src: Path) -> dict[str, Path]:
-    """Three target files: a nested path, a top-level file, a delegated one."""
+    """Target files: a nested path, a top-level file, a path that needs
+    URL-encoding (a space), and a delegated one."""
     src.mkdir(parents=True, exist_ok=True)
     files = {
         "fw/app.bin": os.urandom(64 * 1024 + 17),
         "notes.txt": b"release notes\n",
+        "docs/read me.txt": b"a target path with a space\n",
         "delegated/module.bin": os.urandom(4099),
     }
     out = {}
@@ -175,13 +186,20 @@ def role_keyids(root_json: Path, role: str) -> set[str]:
 # ------------------------------------------------- (a) ward repo -> tuf-js
 
 
-def ward_repo_with_targets(ward, base: Path, key_type: str) -> tuple[Path, dict[str, Path]]:
+HWID, IMAGE_VERSION = "board-rev-b", "1.4.2"
+
+
+def ward_repo_with_targets(ward, base: Path, key_type: str, *init_args) -> tuple[Path, dict[str, Path]]:
     """`ward repo init` + three targets, one of them through a delegation."""
     d = base / "wrepo"
-    ok(ward("repo", "init", d, "--key-type", key_type, "--unencrypted-keys"), "ward repo init")
+    ok(ward("repo", "init", d, "--key-type", key_type, "--unencrypted-keys", *init_args),
+       "ward repo init")
     files = payloads(base / "src")
-    ok(ward("repo", "add", d, files["fw/app.bin"], "--name", "fw/app.bin"), "ward repo add fw/app.bin")
+    ok(ward("repo", "add", d, files["fw/app.bin"], "--name", "fw/app.bin",
+            "--hardware-id", HWID, "--version", IMAGE_VERSION), "ward repo add fw/app.bin")
     ok(ward("repo", "add", d, files["notes.txt"], "--name", "notes.txt"), "ward repo add notes.txt")
+    ok(ward("repo", "add", d, files["docs/read me.txt"], "--name", "docs/read me.txt"),
+       "ward repo add 'docs/read me.txt'")
     ok(ward("repo", "delegate", d, "--name", "module-team", "--paths", "delegated/*"),
        "ward repo delegate")
     ok(ward("repo", "add", d, files["delegated/module.bin"], "--name", "delegated/module.bin",
@@ -191,11 +209,14 @@ def ward_repo_with_targets(ward, base: Path, key_type: str) -> tuple[Path, dict[
     return d, files
 
 
+@pytest.mark.parametrize("consistent", [True, False], ids=["consistent", "plain"])
 @pytest.mark.parametrize("key_type", KEY_TYPES)
-def test_ward_repo_to_tufjs(ward, npm_js, http_server, tmp_path, key_type):
-    d, files = ward_repo_with_targets(ward, tmp_path, key_type)
+def test_ward_repo_to_tufjs(ward, npm_js, http_server, tmp_path, key_type, consistent):
+    d, files = ward_repo_with_targets(ward, tmp_path, key_type,
+                                      *([] if consistent else ["--no-consistent-snapshot"]))
     meta = d / "repo" / "metadata"
     assert_key_type(meta / "1.root.json", key_type)
+    assert signed(meta / "1.root.json")["consistent_snapshot"] is consistent
 
     srv = http_server(d / "repo")
     md, out = tmp_path / "tufjs-md", tmp_path / "tufjs-out"
@@ -213,6 +234,19 @@ def test_ward_repo_to_tufjs(ward, npm_js, http_server, tmp_path, key_type):
     # tuf-js reached the delegated target through ward's delegation metadata.
     assert any(p.endswith("module-team.json") for p in srv.paths()), srv.paths()
     assert signed(md / "targets.json")["delegations"]["roles"][0]["name"] == "module-team"
+    # ward's image information travels in the target's "custom" object.
+    custom = signed(md / "targets.json")["targets"]["fw/app.bin"]["custom"]
+    assert custom["hardware_id"] == HWID and custom["version"] == IMAGE_VERSION, custom
+    # With consistent snapshots tuf-js asked for versioned metadata and
+    # hash-prefixed targets; without, for the plain names.
+    paths = srv.paths()
+    sha = hashlib.sha256(files["fw/app.bin"].read_bytes()).hexdigest()
+    if consistent:
+        assert f"/targets/fw/{sha}.app.bin" in paths, paths
+        assert any(p.startswith("/metadata/") and p.endswith(".snapshot.json")
+                   and p.split("/")[-1].split(".")[0].isdigit() for p in paths), paths
+    else:
+        assert "/targets/fw/app.bin" in paths and "/metadata/snapshot.json" in paths, paths
 
 
 @pytest.mark.parametrize("key_type", KEY_TYPES)
@@ -275,6 +309,44 @@ def test_tufjs_follows_ward_key_rotations(ward, npm_js, http_server, tmp_path, k
         files["delegated/module.bin"].read_bytes()
 
 
+@pytest.mark.parametrize("key_type", KEY_TYPES)
+def test_tufjs_follows_ward_threshold_root_rotation(ward, npm_js, http_server, tmp_path, key_type):
+    """A 2-of-3 root, rotated to three new keys: ward must sign the new root
+    with a threshold of the old keys and of the new ones."""
+    d = tmp_path / "wrepo"
+    ok(ward("repo", "init", d, "--key-type", key_type, "--root-keys", "3", "--root-threshold", "2",
+            "--unencrypted-keys"), "ward repo init --root-keys 3 --root-threshold 2")
+    src = tmp_path / "app.bin"
+    src.write_bytes(os.urandom(1000))
+    ok(ward("repo", "add", d, src, "--name", "fw/app.bin"), "ward repo add")
+    ok(ward("repo", "rotate", d, "--role", "root"), "ward repo rotate --role root")
+    meta = d / "repo" / "metadata"
+    r1, r2 = signed(meta / "1.root.json"), signed(meta / "2.root.json")
+    assert r1["roles"]["root"]["threshold"] == 2 and len(r1["roles"]["root"]["keyids"]) == 3, r1
+    assert r2["roles"]["root"]["threshold"] == 2 and len(r2["roles"]["root"]["keyids"]) == 3, r2
+    assert set(r1["roles"]["root"]["keyids"]).isdisjoint(r2["roles"]["root"]["keyids"])
+
+    srv = http_server(d / "repo")
+    ok(tufjs_client(npm_js, tmp_path / "md", srv.url + "/metadata", root=meta / "1.root.json",
+                    target_base_url=srv.url + "/targets", target_dir=tmp_path / "out",
+                    targets=["fw/app.bin"]), "tuf-js across a 2-of-3 root rotation")
+    assert signed(tmp_path / "md" / "root.json")["version"] == 2
+    assert (tmp_path / "out" / encoded("fw/app.bin")).read_bytes() == src.read_bytes()
+
+    # Control: leave one old-root signature on 2.root.json (below the old
+    # threshold) and tuf-js must refuse it: the acceptance above rested on
+    # ward's threshold signatures.
+    doc = json.loads((meta / "2.root.json").read_bytes())
+    old = set(r1["roles"]["root"]["keyids"])
+    kept_old = [s for s in doc["signatures"] if s["keyid"] in old][:1]
+    doc["signatures"] = kept_old + [s for s in doc["signatures"] if s["keyid"] not in old]
+    (meta / "2.root.json").write_text(json.dumps(doc))
+    reason = refused(tufjs_client(npm_js, tmp_path / "md2", srv.url + "/metadata",
+                                  root=meta / "1.root.json"),
+                     "tuf-js on a new root signed by 1 of 2 required old keys")
+    assert "root" in reason, reason
+
+
 @pytest.mark.parametrize("how", ["flip", "append"])
 @pytest.mark.parametrize("key_type", KEY_TYPES)
 def test_tufjs_refuses_tampered_ward_target(ward, npm_js, http_server, tmp_path, key_type, how):
@@ -312,6 +384,7 @@ def tufjs_made_repo(npm_js, base: Path, key_type: str, *extra) -> tuple[Path, di
         npm_js, repo, key_type,
         "--target", f"fw/app.bin={files['fw/app.bin']}",
         "--target", f"notes.txt={files['notes.txt']}",
+        "--target", f"docs/read me.txt={files['docs/read me.txt']}",
         "--delegate", "module-team:delegated/*",
         "--delegated-target", f"delegated/module.bin={files['delegated/module.bin']}",
         *extra,
@@ -339,10 +412,20 @@ def served_meta_name(summary, role):
     return f"{v}.{role}.json" if summary["consistent_snapshot"] else f"{role}.json"
 
 
-@pytest.mark.parametrize("consistent", [True, False], ids=["consistent", "plain"])
+# Repository shapes: consistent snapshots (hash-prefixed targets, versioned
+# metadata names) or not; timestamp/snapshot listing length and hashes of the
+# files they describe, or only versions (both are allowed by TUF 1.0).
+REPO_SHAPES = {
+    "consistent": (True, []),
+    "plain": (False, ["--no-consistent-snapshot"]),
+    "consistent-no-meta-hashes": (True, ["--no-meta-hashes"]),
+}
+
+
+@pytest.mark.parametrize("shape", list(REPO_SHAPES))
 @pytest.mark.parametrize("key_type", KEY_TYPES)
-def test_tufjs_repo_to_ward(ward, npm_js, http_server, tmp_path, key_type, consistent):
-    extra = [] if consistent else ["--no-consistent-snapshot"]
+def test_tufjs_repo_to_ward(ward, npm_js, http_server, tmp_path, key_type, shape):
+    consistent, extra = REPO_SHAPES[shape]
     repo, files, summary = tufjs_made_repo(npm_js, tmp_path, key_type, *extra)
     assert summary["consistent_snapshot"] is consistent
     meta = repo / "metadata"
@@ -387,7 +470,7 @@ def test_tufjs_repo_to_ward(ward, npm_js, http_server, tmp_path, key_type, consi
     # consistent snapshots), each once.
     for name in files:
         served = summary["targets"][name]["files"][0]
-        assert srv.count(f"/targets/{served}") == 1, (name, srv.paths())
+        assert fetched(srv, f"/targets/{served}") == 1, (name, srv.paths())
     for f in md.iterdir():
         assert not f.name.split(".")[0].isdigit(), f"versioned file name in metadata dir: {f.name}"
 
@@ -458,3 +541,69 @@ def test_ward_refuses_tampered_tufjs_target(ward, npm_js, http_server, tmp_path,
     assert list(out.iterdir()) == [], f"ward left files in the target dir: {list(out.iterdir())}"
     # The metadata itself was fine and stays trusted.
     assert signed(md / "targets.json")["version"] == summary["versions"]["targets"]
+
+
+# ------------------------------- delegated role names that need URL-encoding
+#
+# TUF names a delegated role's metadata "<role>.json" in snapshot.json's meta
+# (raw, not encoded); clients URL-encode the role name only where it goes into
+# a URL or a local file name. A static web server percent-decodes the request
+# path before it looks for the file, so the repository's file is
+# "<version>.<role>.json" with the raw role name. "qa team" needs encoding
+# (a space) and is a legal role name.
+
+ROLE_NEEDING_ENCODING = "qa team"
+
+
+@pytest.mark.parametrize("key_type", KEY_TYPES)
+def test_ward_repo_role_name_needing_encoding_to_tufjs(ward, npm_js, http_server, tmp_path,
+                                                       key_type):
+    d = tmp_path / "wrepo"
+    ok(ward("repo", "init", d, "--key-type", key_type, "--unencrypted-keys"), "ward repo init")
+    src = tmp_path / "qa.bin"
+    src.write_bytes(os.urandom(777))
+    ok(ward("repo", "delegate", d, "--name", ROLE_NEEDING_ENCODING, "--paths", "qa/*"),
+       "ward repo delegate")
+    ok(ward("repo", "add", d, src, "--name", "qa/x.bin", "--role", ROLE_NEEDING_ENCODING),
+       "ward repo add --role")
+    meta = d / "repo" / "metadata"
+    snap = signed(meta / "snapshot.json")
+    assert f"{ROLE_NEEDING_ENCODING}.json" in snap["meta"], list(snap["meta"])
+
+    srv = http_server(d / "repo")
+    md, out = tmp_path / "tufjs-md", tmp_path / "tufjs-out"
+    p = tufjs_client(npm_js, md, srv.url + "/metadata", root=meta / "1.root.json",
+                     target_base_url=srv.url + "/targets", target_dir=out, targets=["qa/x.bin"])
+    ok(p, f"tuf-js download through delegated role {ROLE_NEEDING_ENCODING!r} "
+          f"(requests: {srv.requests()}; metadata files: {sorted(os.listdir(meta))})")
+    assert (out / encoded("qa/x.bin")).read_bytes() == src.read_bytes()
+    assert (md / f"{encoded(ROLE_NEEDING_ENCODING)}.json").is_file()
+
+
+@pytest.mark.parametrize("key_type", KEY_TYPES)
+def test_tufjs_repo_role_name_needing_encoding_to_ward(ward, npm_js, http_server, tmp_path,
+                                                       key_type):
+    src = tmp_path / "qa.bin"
+    src.write_bytes(os.urandom(777))
+    repo = tmp_path / "jsrepo"
+    make_repo(npm_js, repo, key_type, "--delegate", f"{ROLE_NEEDING_ENCODING}:qa/*",
+              "--delegated-target", f"qa/x.bin={src}")
+    meta = repo / "metadata"
+    srv = http_server(repo)
+    url = srv.url + "/metadata"
+
+    # Control: the reference client accepts this repository.
+    ok(tufjs_client(npm_js, tmp_path / "tufjs-md", url, root=meta / "1.root.json",
+                    target_base_url=srv.url + "/targets", target_dir=tmp_path / "tufjs-out",
+                    targets=["qa/x.bin"]), "tuf-js on its own repository")
+
+    md, out = tmp_path / "ward-md", tmp_path / "ward-out"
+    out.mkdir()
+    ward_tuf_init(ward, md, meta / "1.root.json")
+    srv.clear()
+    p = ward_download(ward, md, url, srv.url + "/targets", out, ["qa/x.bin"])
+    ok(p, f"ward tuf download through delegated role {ROLE_NEEDING_ENCODING!r} "
+          f"(requests: {srv.paths()})")
+    assert (out / encoded("qa/x.bin")).read_bytes() == src.read_bytes()
+    assert (md / f"{encoded(ROLE_NEEDING_ENCODING)}.json").is_file(), sorted(os.listdir(md))
+    assert f"/metadata/3.{urllib.parse.quote(ROLE_NEEDING_ENCODING, safe='')}.json" in srv.paths()

@@ -7,7 +7,7 @@ re-sign a changed "signed" part, sign with the wrong keys, duplicate or flip
 signatures, publish arbitrary bytes in place of a role's metadata. It is used
 only by tests/system/test_attacks.py and is independent of ward's code: the
 signatures come from the `cryptography` package, the canonical form is
-json.dumps(sort_keys, compact, ensure_ascii=False), UTF-8.
+OLPC canonical JSON (see canonical()), UTF-8.
 
 Layout served by tests/system/hostile.py (the dict `Repository.files`):
   /metadata/N.root.json           every root version, always
@@ -39,8 +39,34 @@ DAY = 86400
 
 
 def canonical(obj):
-    """The bytes every signature covers: canonical JSON of obj."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    """
+    The bytes every signature covers: OLPC canonical JSON of obj, as
+    securesystemslib (python-tuf) and tuf-js write it: no whitespace, members
+    sorted by key, strings raw UTF-8 with only '"' and '\\' escaped (a PEM's
+    newlines stay newlines), integers in decimal, no reals. It equals
+    json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    except for strings holding control characters, where json.dumps would
+    write escapes that no TUF implementation signs.
+    """
+    return _canon(obj).encode("utf-8")
+
+
+def _canon(o):
+    if o is True:
+        return "true"
+    if o is False:
+        return "false"
+    if o is None:
+        return "null"
+    if isinstance(o, int):
+        return str(o)
+    if isinstance(o, str):
+        return '"' + o.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(o, (list, tuple)):
+        return "[" + ",".join(_canon(v) for v in o) + "]"
+    if isinstance(o, dict):
+        return "{" + ",".join(_canon(k) + ":" + _canon(o[k]) for k in sorted(o)) + "}"
+    raise TypeError(f"no canonical JSON form for {type(o).__name__}")
 
 
 def serialize(envelope):

@@ -85,7 +85,8 @@ static const char SECP256K1_PUB_PEM[] =
 	"MFYwEAYHKoZIzj0CAQYFK4EEAAoDQgAEYkKEIJXP/pFVG/7g7VPd93FlkHS9dD4G\n"
 	"kpExsGsQvyTYOwJtoSPoFH8RmCg0GjDD4+JIlwcZx/+fNBVYFyRAmQ==\n"
 	"-----END PUBLIC KEY-----\n";
-/* openssl ecparam -name prime256v1 -param_enc explicit -genkey | openssl ec -pubout -param_enc explicit */
+/* openssl ecparam -name prime256v1 -param_enc explicit -genkey |
+ *   openssl ec -pubout -param_enc explicit */
 static const char P256_EXPLICIT_PUB_PEM[] =
 	"-----BEGIN PUBLIC KEY-----\n"
 	"MIIBSzCCAQMGByqGSM49AgEwgfcCAQEwLAYHKoZIzj0BAQIhAP////8AAAABAAAA\n"
@@ -217,7 +218,8 @@ static void test_hash_streaming(void **state)
 				size_t n = sizeof(data) - off < chunks[c] ? sizeof(data) - off
 									   : chunks[c];
 
-				assert_int_equal(ward_crypto_hash_update(h, data + off, n), WARD_OK);
+				assert_int_equal(ward_crypto_hash_update(h, data + off, n),
+						 WARD_OK);
 				assert_int_equal(ward_crypto_hash_update(h, NULL, 0), WARD_OK);
 			}
 			memset(streamed, 0xaa, sizeof(streamed));
@@ -284,9 +286,9 @@ static void test_ed25519_rfc8032(void **state)
 		assert_hex(sig, siglen, t->sig);
 
 		/* The RFC signature verifies under the raw public key. */
-		assert_int_equal(ward_crypto_key_from_public_raw(WARD_KEY_ED25519, raw, rawlen, &pub,
-								 &m),
-				 WARD_OK);
+		assert_int_equal(
+			ward_crypto_key_from_public_raw(WARD_KEY_ED25519, raw, rawlen, &pub, &m),
+			WARD_OK);
 		assert_false(ward_crypto_key_has_private(pub));
 		assert_true(ward_crypto_key_equal(k, pub));
 		assert_int_equal(ward_crypto_verify(pub, msg, msglen, want, wantlen), WARD_OK);
