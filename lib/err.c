@@ -34,6 +34,18 @@ const char *ward_err_name(ward_err e)
 	return "unknown error";
 }
 
+/*
+ * Messages often quote input (a field value, a file name) that an attacker
+ * may control: control characters (terminal escapes, newlines that would
+ * forge a second log line) are replaced by '?', so a message is one inert line.
+ */
+static void defang(struct ward_msg *m)
+{
+	for (char *p = m->text; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+}
+
 static void mark_cut(struct ward_msg *m, int n)
 {
 	if (n >= (int)sizeof(m->text)) {
@@ -60,6 +72,7 @@ ward_err ward_msg_set(struct ward_msg *m, ward_err e, const char *fmt, ...)
 		m->text[0] = '\0';
 	else
 		mark_cut(m, n);
+	defang(m);
 	return e;
 }
 
@@ -82,5 +95,6 @@ ward_err ward_msg_prefix(struct ward_msg *m, ward_err e, const char *fmt, ...)
 	n = snprintf(m->text, sizeof(m->text), "%s%s", pre, old[0] ? old : ward_err_name(e));
 	if (n >= 0)
 		mark_cut(m, n);
+	defang(m);
 	return e;
 }

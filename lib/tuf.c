@@ -548,7 +548,8 @@ static ward_err update_snapshot(struct ward_tuf_client *c, struct ward_msg *m)
 	ward_tuf_meta_free(c->trusted[WARD_TUF_SNAPSHOT]);
 	c->trusted[WARD_TUF_SNAPSHOT] = NULL;
 	old = load_verified_local(c, WARD_TUF_SNAPSHOT, max);
-	if (old && old->version == sm->version && !expired(c, old)) {
+	if (old && old->version == sm->version && !expired(c, old) &&
+	    ward_tuf_fileinfo_check(&sm->info, old->raw.p, old->raw.len, "snapshot.json", NULL) == WARD_OK) {
 		c->trusted[WARD_TUF_SNAPSHOT] = old; /* already have exactly this one */
 		return WARD_OK;
 	}
@@ -565,8 +566,11 @@ static ward_err update_snapshot(struct ward_tuf_client *c, struct ward_msg *m)
 		goto out;
 	}
 	e = ward_tuf_fileinfo_check(&sm->info, b.p, b.len, "snapshot.json (as timestamp.json describes it)", m);
-	if (!e)
+	if (!e) {
 		e = ward_tuf_meta_parse(b.p, b.len, max, WARD_TUF_SNAPSHOT, &next, m);
+		if (e)
+			ward_msg_prefix(m, e, "snapshot.json: ");
+	}
 	ward_buf_free(&b);
 	if (e)
 		goto out;
@@ -609,7 +613,7 @@ static ward_err load_targets_role(struct ward_tuf_client *c, const char *name,
 				  const struct ward_tuf_rolekeys *rk, struct ward_tuf_meta **out,
 				  struct ward_msg *m)
 {
-	char enc[512], file[600], url[PATH_MAX], what[600];
+	char enc[512], file[600], url[PATH_MAX], what[600], listed[600];
 	const struct ward_tuf_metafile *mf;
 	struct ward_tuf_meta *meta = NULL;
 	struct ward_msg ignored;
@@ -617,16 +621,20 @@ static ward_err load_targets_role(struct ward_tuf_client *c, const char *name,
 	struct ward_buf b;
 	ward_err e;
 
+	/* The snapshot lists the raw role name; the URL and the local file use
+	 * its URL-encoding (a role name may hold any character). */
 	if (ward_tuf_url_encode(name, enc, sizeof(enc)) ||
-	    ward_snprintf(file, sizeof(file), "%s.json", enc))
+	    ward_snprintf(file, sizeof(file), "%s.json", enc) ||
+	    ward_snprintf(listed, sizeof(listed), "%s.json", name))
 		return ward_msg_set(m, WARD_E_TOOBIG, "role name too long");
-	snprintf(what, sizeof(what), "%s", file);
-	mf = ward_tuf_meta_file(c->trusted[WARD_TUF_SNAPSHOT], file);
+	snprintf(what, sizeof(what), "%s", listed);
+	mf = ward_tuf_meta_file(c->trusted[WARD_TUF_SNAPSHOT], listed);
 	if (!mf)
 		return ward_msg_set(m, WARD_E_VERIFY, "%s: not listed in the trusted snapshot", what);
 	if (!load_local(c, file, max, WARD_TUF_TARGETS, &meta, &ignored)) {
 		if (!ward_tuf_meta_verify(meta, keys, nkeys, rk, what, &ignored) &&
-		    meta->version == mf->version && !expired(c, meta)) {
+		    meta->version == mf->version && !expired(c, meta) &&
+		    !ward_tuf_fileinfo_check(&mf->info, meta->raw.p, meta->raw.len, what, NULL)) {
 			*out = meta;
 			return WARD_OK;
 		}
@@ -643,8 +651,11 @@ static ward_err load_targets_role(struct ward_tuf_client *c, const char *name,
 	if (e)
 		return ward_msg_prefix(m, e, "%s: ", what);
 	e = ward_tuf_fileinfo_check(&mf->info, b.p, b.len, what, m);
-	if (!e)
+	if (!e) {
 		e = ward_tuf_meta_parse(b.p, b.len, max, WARD_TUF_TARGETS, &meta, m);
+		if (e)
+			ward_msg_prefix(m, e, "%s: ", what);
+	}
 	ward_buf_free(&b);
 	if (e)
 		goto out;
