@@ -21,6 +21,8 @@ ward_err ward_json_parse(const void *data, size_t len, size_t max, json_t **out,
 	if (len > max)
 		return ward_msg_set(m, WARD_E_TOOBIG, "JSON document of %zu bytes exceeds the %zu-byte limit",
 				    len, max);
+	if (len == 0 || !data)
+		return ward_msg_set(m, WARD_E_PARSE, "empty document where JSON was expected");
 	v = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!v)
 		return ward_msg_set(m, WARD_E_PARSE, "invalid JSON at line %d column %d: %s",
