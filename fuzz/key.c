@@ -5,7 +5,9 @@
  * {"keytype", "scheme", "keyval": {"public"}}: ed25519 hex, P-256 SPKI PEM,
  * and anything else, which must be refused cleanly.
  * Properties checked (abort() when one fails):
- *  - a key that ward_key_from_tuf accepts also has a key id;
+ *  - a key that ward_key_from_tuf accepts also has a key id, unless the
+ *    object has no canonical form (extra members may hold floats, which
+ *    from_tuf ignores but the key id, a hash of the whole object, cannot);
  *  - it round-trips: from_tuf(to_tuf(k)) is the same public key, and the
  *    key id of to_tuf(k) is what ward_key_id(k) says.
  */
@@ -13,11 +15,25 @@
 #include <string.h>
 
 #include "fuzz.h"
+#include "ward/buf.h"
 #include "ward/crypto.h"
 #include "ward/json.h"
 #include "ward/key.h"
 
 #define IN_MAX (64u * 1024)
+
+/* True when obj has a canonical JSON encoding. */
+static int has_canonical_form(const json_t *obj)
+{
+	struct ward_msg m = {0};
+	struct ward_buf b;
+	ward_err e;
+
+	ward_buf_init(&b, 2 * IN_MAX);
+	e = ward_json_canonical(obj, &b, &m);
+	ward_buf_free(&b);
+	return e == WARD_OK;
+}
 
 static void check_round_trip(const struct ward_key *k)
 {
@@ -54,8 +70,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	id_err = ward_key_id_of_tuf(obj, id, &m);
 	if (ward_key_from_tuf(obj, &k, &m) == WARD_OK) {
-		if (k == NULL || id_err != WARD_OK)
+		if (k == NULL)
 			abort();
+		if (id_err != WARD_OK && has_canonical_form(obj))
+			abort(); /* the key id failed for another reason than canonical form */
 		if (ward_crypto_key_has_private(k))
 			abort(); /* a TUF key object only ever yields a public key */
 		check_round_trip(k);

@@ -1,0 +1,72 @@
+/*
+ * agent/config.h — wardd's configuration (an INI file, parsed with libinih).
+ *
+ *   [device]
+ *   hardware_id = acme-cam-v2          ; must equal the image's custom.hardware_id
+ *   state_dir = /var/lib/wardd         ; wardd's state (state.json, tuf/)
+ *   trusted_root = /etc/ward/root.json ; initial TUF root, copied into state_dir/tuf on first use
+ *   booted_from = /proc/cmdline        ; where the bootloader says which slot booted (ward.slot=A|B)
+ *
+ *   [slots]
+ *   a = /dev/mmcblk0p2                 ; slot A: a block device or a raw file
+ *   b = /dev/mmcblk0p3
+ *   size = 268435456                   ; capacity of a file slot in bytes (block devices: their size)
+ *
+ *   [bootloader]
+ *   backend = uboot | grub | file
+ *   fw_env_config = /etc/fw_env.config ; uboot: passed to fw_setenv/fw_printenv -c
+ *   grubenv = /boot/grub/grubenv       ; grub: passed to grub-editenv
+ *   env_file = /var/lib/wardd/boot.env ; file: the environment file
+ *   max_attempts = 3                   ; boots of a new slot before the bootloader falls back
+ *
+ *   [health]
+ *   command = /usr/libexec/health-check ; exit 0 = healthy
+ *   timeout = 60                       ; seconds; a hang counts as a failure
+ *
+ *   [update]
+ *   policy = auto | approve            ; approve: write the slot, then wait for `wardd approve`
+ *   reboot_command = /sbin/reboot      ; run after a slot is marked for trial, or rolled back
+ */
+#ifndef WARD_AGENT_CONFIG_H
+#define WARD_AGENT_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ward/err.h"
+
+#define AGENT_PATH_MAX 4096
+
+enum agent_backend {
+	AGENT_BOOT_UBOOT,
+	AGENT_BOOT_GRUB,
+	AGENT_BOOT_FILE,
+};
+
+enum agent_policy {
+	AGENT_POLICY_AUTO,
+	AGENT_POLICY_APPROVE,
+};
+
+struct agent_config {
+	char hardware_id[128];            /* this device's hardware id */
+	char state_dir[AGENT_PATH_MAX];   /* wardd's durable state */
+	char trusted_root[AGENT_PATH_MAX]; /* initial TUF root */
+	char booted_from[AGENT_PATH_MAX]; /* file with "ward.slot=X" (default /proc/cmdline) */
+	char slot[2][AGENT_PATH_MAX];     /* slot A and B paths */
+	uint64_t slot_size;               /* capacity of file slots (0 = use block device size) */
+	enum agent_backend backend;       /* bootloader backend */
+	char fw_env_config[AGENT_PATH_MAX]; /* uboot */
+	char grubenv[AGENT_PATH_MAX];     /* grub */
+	char env_file[AGENT_PATH_MAX];    /* file */
+	unsigned max_attempts;            /* 1..10, default 3 */
+	char health_command[AGENT_PATH_MAX]; /* empty = always healthy */
+	unsigned health_timeout;          /* seconds, default 60 */
+	enum agent_policy policy;         /* default auto */
+	char reboot_command[AGENT_PATH_MAX]; /* empty = none (tests, or the operator reboots) */
+};
+
+/* Parse path into cfg, applying defaults; says which line/key is wrong. */
+ward_err agent_config_load(const char *path, struct agent_config *cfg, struct ward_msg *m) WARD_MUST_USE;
+
+#endif
