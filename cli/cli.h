@@ -12,6 +12,7 @@
 
 int cli_tuf(int argc, char **argv);  /* cli/tuf.c: the TUF conformance client CLI */
 int cli_repo(int argc, char **argv); /* cli/repo.c: the maker's repository tool */
+int cli_bundle(int argc, char **argv); /* cli/bundle.c: offline update bundles */
 
 /* Print "ward: <text>" on stderr, one line. */
 void cli_error(const char *fmt, ...) WARD_PRINTF(1, 2);

@@ -16,6 +16,7 @@ struct subcommand {
 static const struct subcommand subcommands[] = {
 	{"tuf", cli_tuf, "TUF client: init, refresh, download (tuf-conformance CLI)"},
 	{"repo", cli_repo, "image repository: init, add, delegate, sign, rotate, timestamp"},
+	{"bundle", cli_bundle, "offline update bundles: create, info"},
 };
 
 static void usage(FILE *out)
