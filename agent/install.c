@@ -1,1 +1,383 @@
-/* placeholder: being written */
+/*
+ * agent/install.c — the install pipeline (order and fsync points in
+ * agent/agent.h), local approval, and the state lock.
+ *
+ * Nothing reaches a slot before the bundle passed TUF verification against
+ * the device's own trust directory (STATE_DIR/tuf, started from the
+ * configured root) and the image's custom fields passed the device's checks.
+ * The image is streamed from the bundle into the slot in fixed chunks while
+ * it is hashed (no temporary copy, memory bounded whatever its size), then
+ * read back and hashed again so that a storage fault cannot leave an image
+ * the bootloader will try that differs from the one that was signed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "boot.h"
+#include "ward/bundle.h"
+#include "ward/crypto.h"
+#include "ward/tuf.h"
+#include "ward/version.h"
+
+#define CHUNK (256u * 1024)
+
+ward_err agent_lock(const struct agent_config *cfg, int *fd, struct ward_msg *m)
+{
+	char path[PATH_MAX];
+	ward_err e = ward_mkdir_p(cfg->state_dir, 0700, m);
+	int f;
+
+	if (e)
+		return e;
+	if (ward_snprintf(path, sizeof(path), "%s/lock", cfg->state_dir))
+		return ward_msg_set(m, WARD_E_TOOBIG, "state directory path too long");
+	f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (f < 0)
+		return ward_msg_set(m, WARD_E_IO, "%s: %s", path, strerror(errno));
+	if (flock(f, LOCK_EX | LOCK_NB) != 0) {
+		close(f);
+		return ward_msg_set(m, WARD_E_DENIED, "another wardd command is changing the device (%s)", path);
+	}
+	*fd = f;
+	return WARD_OK;
+}
+
+/* Open the device's trust directory, starting it from the configured root the first time. */
+static ward_err open_trust(const struct agent_config *cfg, const struct ward_fetcher *f,
+			   const char *murl, const char *turl, struct ward_tuf_client **out,
+			   struct ward_msg *m)
+{
+	char dir[PATH_MAX], root[PATH_MAX];
+	struct ward_tuf_config tc = {0};
+
+	if (ward_snprintf(dir, sizeof(dir), "%s/tuf", cfg->state_dir) ||
+	    ward_snprintf(root, sizeof(root), "%s/root.json", dir))
+		return ward_msg_set(m, WARD_E_TOOBIG, "state directory path too long");
+	if (access(root, F_OK) != 0) {
+		ward_err e = ward_tuf_init(dir, cfg->trusted_root, m);
+
+		if (e)
+			return e;
+	}
+	tc.metadata_dir = dir;
+	tc.metadata_url = murl;
+	tc.target_base_url = turl;
+	return ward_tuf_open(&tc, f, out, m);
+}
+
+/* Capacity of a slot: a block device's size, or the configured size of a file slot. */
+static ward_err slot_capacity(const struct agent_config *cfg, int slot, uint64_t *cap,
+			      struct ward_msg *m)
+{
+	struct stat st;
+
+	if (stat(cfg->slot[slot], &st) == 0 && S_ISBLK(st.st_mode)) {
+		int fd = open(cfg->slot[slot], O_RDONLY | O_CLOEXEC);
+		uint64_t size = 0;
+
+		if (fd < 0 || ioctl(fd, BLKGETSIZE64, &size) != 0) {
+			if (fd >= 0)
+				close(fd);
+			return ward_msg_set(m, WARD_E_IO, "%s: cannot read its size", cfg->slot[slot]);
+		}
+		close(fd);
+		*cap = size;
+		return WARD_OK;
+	}
+	if (!cfg->slot_size)
+		return ward_msg_set(m, WARD_E_INVAL, "[slots] size is required for file slots (%s)",
+				    cfg->slot[slot]);
+	*cap = cfg->slot_size;
+	return WARD_OK;
+}
+
+struct slot_writer {
+	int fd;          /* the slot */
+	uint64_t off;    /* next write offset */
+	const char *path;
+	int err;         /* errno of the first failed write */
+};
+
+static ward_err slot_sink(void *ctx, const void *data, size_t n)
+{
+	struct slot_writer *w = ctx;
+	const uint8_t *p = data;
+
+	while (n) {
+		ssize_t r = pwrite(w->fd, p, n, (off_t)w->off);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			w->err = r < 0 ? errno : ENOSPC;
+			return WARD_E_IO;
+		}
+		p += r;
+		n -= (size_t)r;
+		w->off += (uint64_t)r;
+	}
+	return WARD_OK;
+}
+
+/* Read back length bytes of the slot and compare their SHA-256 with want. */
+static ward_err readback(const char *path, uint64_t length, const uint8_t *want, struct ward_msg *m)
+{
+	struct ward_hash *h = NULL;
+	uint8_t *buf = malloc(CHUNK), got[WARD_SHA256_LEN];
+	uint64_t off = 0;
+	ward_err result = WARD_E_VERIFY;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || !buf || ward_crypto_hash_new(WARD_HASH_SHA256, &h)) {
+		result = ward_msg_set(m, WARD_E_IO, "%s: cannot read back: %s", path, strerror(errno));
+		goto out;
+	}
+	/* drop cached pages so the bytes come from the storage, where possible */
+	posix_fadvise(fd, 0, (off_t)length, POSIX_FADV_DONTNEED);
+	while (off < length) {
+		size_t n = length - off < CHUNK ? (size_t)(length - off) : CHUNK;
+		ssize_t r = pread(fd, buf, n, (off_t)off);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			result = ward_msg_set(m, WARD_E_IO, "%s: read back failed at byte %llu", path,
+					      (unsigned long long)off);
+			goto out;
+		}
+		if (ward_crypto_hash_update(h, buf, (size_t)r)) {
+			result = ward_msg_set(m, WARD_E_CRYPTO, "cannot hash");
+			goto out;
+		}
+		off += (uint64_t)r;
+	}
+	if (ward_crypto_hash_final(h, got)) {
+		result = ward_msg_set(m, WARD_E_CRYPTO, "cannot hash");
+		goto out;
+	}
+	if (!ward_ct_eq(got, want, sizeof(got))) {
+		result = ward_msg_set(m, WARD_E_VERIFY,
+				      "%s: what was written does not read back as the signed image (storage fault?)",
+				      path);
+		goto out;
+	}
+	result = WARD_OK;
+out:
+	if (fd >= 0)
+		close(fd);
+	ward_crypto_hash_free(h);
+	free(buf);
+	return result;
+}
+
+/* Check the image's custom fields against this device before a byte is written. */
+static ward_err check_target(const struct agent_config *cfg, const struct agent_state *st,
+			     const struct ward_tuf_target *t, const char **version, struct ward_msg *m)
+{
+	json_t *hw, *ver;
+
+	if (!t->custom)
+		return ward_msg_set(m, WARD_E_DENIED, "image \"%.100s\" carries no hardware id or version", t->path);
+	hw = json_object_get(t->custom, "hardware_id");
+	ver = json_object_get(t->custom, "version");
+	if (!json_is_string(hw) || strcmp(json_string_value(hw), cfg->hardware_id))
+		return ward_msg_set(m, WARD_E_DENIED, "image is for hardware \"%.60s\", this device is \"%s\"",
+				    json_is_string(hw) ? json_string_value(hw) : "(none)", cfg->hardware_id);
+	if (!json_is_string(ver) || !ward_version_valid(json_string_value(ver)))
+		return ward_msg_set(m, WARD_E_DENIED, "image has no valid version");
+	if (st->floor[0] && ward_version_cmp(json_string_value(ver), st->floor) < 0)
+		return ward_msg_set(m, WARD_E_ROLLBACK,
+				    "image version %s is below this device's security floor %s (downgrade refused)",
+				    json_string_value(ver), st->floor);
+	if (!t->info.has_sha256)
+		return ward_msg_set(m, WARD_E_UNSUPPORTED, "image lists no sha256");
+	*version = json_string_value(ver);
+	return WARD_OK;
+}
+
+static ward_err activate(const struct agent_config *cfg, struct agent_state *st, int slot,
+			 struct ward_msg *m)
+{
+	const struct agent_boot_ops *ops = agent_boot_ops(cfg);
+	ward_err e;
+
+	e = ops->try_once(cfg, slot, m);
+	if (e)
+		return ward_msg_prefix(m, e, "bootloader (%s): ", ops->name);
+	st->slot[slot].state = AGENT_SLOT_TRIAL;
+	e = agent_state_save(cfg, st, m);
+	if (e)
+		return e;
+	printf("slot %s will be tried on the next boot\n", agent_slot_name(slot));
+	if (cfg->reboot_command[0]) {
+		bool ok;
+		char why[128];
+
+		fflush(stdout);
+		e = agent_run(cfg->reboot_command, 60, &ok, why, sizeof(why), m);
+		if (!e && !ok)
+			e = ward_msg_set(m, WARD_E_IO, "reboot command failed: %s", why);
+	}
+	return e;
+}
+
+ward_err agent_install(const struct agent_config *cfg, const char *bundle, struct ward_msg *m)
+{
+	struct ward_bundle *b = NULL;
+	struct ward_tuf_client *c = NULL;
+	const struct ward_tuf_target *t;
+	struct ward_fetcher f;
+	struct agent_state st;
+	struct slot_writer w = {-1, 0, NULL, 0};
+	const char *version = NULL;
+	uint64_t cap = 0;
+	int booted, slot, lockfd = -1;
+	ward_err e;
+
+	e = agent_lock(cfg, &lockfd, m);
+	if (e)
+		return e;
+	e = agent_state_load(cfg, &st, m);
+	if (!e)
+		e = agent_boot_booted(cfg, &booted, m);
+	if (e)
+		goto out;
+	slot = 1 - booted;
+	if (st.slot[slot].state == AGENT_SLOT_TRIAL) {
+		e = ward_msg_set(m, WARD_E_DENIED, "slot %s is on trial; reboot into it or mark it bad first",
+				 agent_slot_name(slot));
+		goto out;
+	}
+	e = ward_bundle_open(bundle, &b, m);
+	if (e)
+		goto out;
+	ward_bundle_fetcher(b, &f);
+	e = open_trust(cfg, &f, WARD_BUNDLE_METADATA_URL, WARD_BUNDLE_TARGETS_URL, &c, m);
+	if (!e)
+		e = ward_tuf_refresh(c, m);
+	if (!e)
+		e = ward_tuf_find_target(c, ward_bundle_target(b), &t, m);
+	if (!e)
+		e = check_target(cfg, &st, t, &version, m);
+	if (!e)
+		e = slot_capacity(cfg, slot, &cap, m);
+	if (e)
+		goto out;
+	if (t->info.length > cap) {
+		e = ward_msg_set(m, WARD_E_TOOBIG, "image of %llu bytes does not fit slot %s (%llu bytes)",
+				 (unsigned long long)t->info.length, agent_slot_name(slot),
+				 (unsigned long long)cap);
+		goto out;
+	}
+	/* 1. the slot is being written: not bootable */
+	memset(&st.slot[slot], 0, sizeof(st.slot[slot]));
+	st.slot[slot].state = AGENT_SLOT_WRITING;
+	snprintf(st.slot[slot].version, sizeof(st.slot[slot].version), "%s", version);
+	snprintf(st.slot[slot].target, sizeof(st.slot[slot].target), "%s", t->path);
+	ward_hex_encode(t->info.sha256, WARD_SHA256_LEN, st.slot[slot].sha256);
+	st.slot[slot].length = t->info.length;
+	e = agent_state_save(cfg, &st, m);
+	if (e)
+		goto out;
+	/* 2. stream into the slot while hashing; TUF checks length and hashes at the end */
+	w.path = cfg->slot[slot];
+	w.fd = open(w.path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (w.fd < 0) {
+		e = ward_msg_set(m, WARD_E_IO, "%s: %s", w.path, strerror(errno));
+		goto fail;
+	}
+	e = ward_tuf_fetch_target(c, t, slot_sink, &w, m);
+	if (e == WARD_E_IO && w.err)
+		e = ward_msg_set(m, WARD_E_IO, "%s: write failed at byte %llu: %s", w.path,
+				 (unsigned long long)w.off, strerror(w.err));
+	if (e)
+		goto fail;
+	{
+		struct stat sst;
+
+		if (fstat(w.fd, &sst) == 0 && S_ISREG(sst.st_mode) &&
+		    ftruncate(w.fd, (off_t)t->info.length) != 0) {
+			e = ward_msg_set(m, WARD_E_IO, "%s: %s", w.path, strerror(errno));
+			goto fail;
+		}
+	}
+	if (fsync(w.fd) != 0) {
+		e = ward_msg_set(m, WARD_E_IO, "%s: fsync: %s", w.path, strerror(errno));
+		goto fail;
+	}
+	close(w.fd);
+	w.fd = -1;
+	/* 3. read back */
+	e = readback(w.path, t->info.length, t->info.sha256, m);
+	if (e)
+		goto fail;
+	/* 4. installed, or waiting for approval */
+	st.slot[slot].state = cfg->policy == AGENT_POLICY_APPROVE ? AGENT_SLOT_AWAITING : AGENT_SLOT_INSTALLED;
+	e = agent_state_save(cfg, &st, m);
+	if (e)
+		goto out;
+	printf("installed %s %s into slot %s (%llu bytes, verified)\n", t->path, version,
+	       agent_slot_name(slot), (unsigned long long)t->info.length);
+	if (cfg->policy == AGENT_POLICY_APPROVE) {
+		printf("waiting for local approval: run `wardd approve` when a reboot is safe\n");
+		goto out;
+	}
+	/* 5, 6. hand it to the bootloader and reboot */
+	e = activate(cfg, &st, slot, m);
+	goto out;
+fail:
+	{
+		struct ward_msg keep = *m;
+		struct ward_msg ignored;
+
+		st.slot[slot].state = AGENT_SLOT_BAD;
+		snprintf(st.slot[slot].reason, sizeof(st.slot[slot].reason), "install failed: %.200s",
+			 keep.text);
+		if (agent_state_save(cfg, &st, &ignored))
+			fprintf(stderr, "wardd: could not record the failure: %s\n", ignored.text);
+		*m = keep;
+	}
+out:
+	if (w.fd >= 0)
+		close(w.fd);
+	ward_tuf_free(c);
+	ward_bundle_free(b);
+	if (lockfd >= 0)
+		close(lockfd);
+	return e;
+}
+
+ward_err agent_approve(const struct agent_config *cfg, struct ward_msg *m)
+{
+	struct agent_state st;
+	int lockfd = -1, slot = -1;
+	ward_err e;
+
+	e = agent_lock(cfg, &lockfd, m);
+	if (e)
+		return e;
+	e = agent_state_load(cfg, &st, m);
+	if (e)
+		goto out;
+	for (int i = 0; i < 2; i++)
+		if (st.slot[i].state == AGENT_SLOT_AWAITING || st.slot[i].state == AGENT_SLOT_INSTALLED)
+			slot = i;
+	if (slot < 0) {
+		e = ward_msg_set(m, WARD_E_NOTFOUND, "no installed update is waiting for approval");
+		goto out;
+	}
+	e = activate(cfg, &st, slot, m);
+out:
+	close(lockfd);
+	return e;
+}

@@ -1,1 +1,105 @@
-/* placeholder: being written */
+/*
+ * agent/main.c — wardd, the device agent: argument parsing and dispatch.
+ *
+ *   wardd -c DEVICE.conf                 daemon: settle the boot, then wait
+ *   wardd -c DEVICE.conf install FILE    verify and install an offline bundle
+ *   wardd -c DEVICE.conf status [--json]
+ *   wardd -c DEVICE.conf mark-good | mark-bad | approve
+ *
+ * Exit status: 0 success, 1 failure (one line on stderr), 2 usage.
+ */
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent.h"
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: wardd -c DEVICE.conf                 run: settle the boot, then wait\n"
+		     "       wardd -c DEVICE.conf install FILE    verify and install an offline bundle\n"
+		     "       wardd -c DEVICE.conf status [--json]\n"
+		     "       wardd -c DEVICE.conf mark-good | mark-bad | approve\n");
+}
+
+static int daemon_run(const struct agent_config *cfg)
+{
+	struct ward_msg m = {{0}};
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	if (agent_confirm_boot(cfg, NULL, 0, &m) != WARD_OK) {
+		fprintf(stderr, "wardd: boot confirmation: %s\n", m.text);
+		return 1;
+	}
+	fflush(stdout);
+	/* The online check-in loop (ward-server) is not built yet: wait for a signal. */
+	while (!stop)
+		pause();
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct agent_config cfg;
+	struct ward_msg m = {{0}};
+	const char *conf = NULL, *cmd;
+	ward_err e = WARD_OK;
+	int opt;
+
+	while ((opt = getopt(argc, argv, "c:hV")) != -1) {
+		switch (opt) {
+		case 'c': conf = optarg; break;
+		case 'h': usage(stdout); return 0;
+		case 'V': printf("wardd %s\n", WARD_VERSION); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (!conf) {
+		usage(stderr);
+		return 2;
+	}
+	if (agent_config_load(conf, &cfg, &m) != WARD_OK) {
+		fprintf(stderr, "wardd: %s\n", m.text);
+		return 1;
+	}
+	if (optind == argc)
+		return daemon_run(&cfg);
+	cmd = argv[optind];
+	if (!strcmp(cmd, "install") && optind + 2 == argc)
+		e = agent_install(&cfg, argv[optind + 1], &m);
+	else if (!strcmp(cmd, "status") && optind + 1 == argc)
+		e = agent_status(&cfg, false, &m);
+	else if (!strcmp(cmd, "status") && optind + 2 == argc && !strcmp(argv[optind + 1], "--json"))
+		e = agent_status(&cfg, true, &m);
+	else if (!strcmp(cmd, "mark-good") && optind + 1 == argc)
+		e = agent_mark(&cfg, true, &m);
+	else if (!strcmp(cmd, "mark-bad") && optind + 1 == argc)
+		e = agent_mark(&cfg, false, &m);
+	else if (!strcmp(cmd, "approve") && optind + 1 == argc)
+		e = agent_approve(&cfg, &m);
+	else if (!strcmp(cmd, "confirm") && optind + 1 == argc)
+		e = agent_confirm_boot(&cfg, NULL, 0, &m);
+	else {
+		usage(stderr);
+		return 2;
+	}
+	if (e) {
+		fprintf(stderr, "wardd: %s: %s\n", cmd, m.text[0] ? m.text : ward_err_name(e));
+		return 1;
+	}
+	return 0;
+}

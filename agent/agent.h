@@ -1,0 +1,52 @@
+/*
+ * agent/agent.h — wardd's operations, called by agent/main.c.
+ *
+ * Install pipeline (agent/install.c), in the order that makes it power-loss
+ * safe; each numbered write is durable (fsync) before the next begins:
+ *   verify the bundle with TUF against the device's trusted root (nothing
+ *   is written to a slot before it passes: hardware id, security floor,
+ *   slot capacity), then
+ *   1. state.json: target slot = writing     (the slot is not bootable)
+ *   2. the image streamed into the inactive slot while hashing; fsync
+ *   3. the slot read back and hashed again against the signed hash
+ *   4. state.json: slot = installed (or awaiting-approval: stop here)
+ *   5. bootloader: try the slot once (one atomic environment update)
+ *   6. state.json: slot = trial; then the reboot command
+ * The bootloader never points at a slot before step 5, so a power loss at
+ * any earlier instant boots the old slot; after step 5 the new slot is
+ * complete and verified, and the bootloader falls back on its own if it
+ * does not come up healthy.
+ */
+#ifndef WARD_AGENT_H
+#define WARD_AGENT_H
+
+#include <stdbool.h>
+
+#include "config.h"
+#include "state.h"
+#include "ward/err.h"
+
+/* Verify a bundle and install it into the inactive slot (see above). */
+ward_err agent_install(const struct agent_config *cfg, const char *bundle, struct ward_msg *m) WARD_MUST_USE;
+/* Hand an installed or awaiting slot to the bootloader and reboot. */
+ward_err agent_approve(const struct agent_config *cfg, struct ward_msg *m) WARD_MUST_USE;
+/*
+ * At start-up: find which slot booted and settle any trial: run the health
+ * check on a trial boot and confirm or roll back; record a rollback the
+ * bootloader did on its own. *summary (optional) gets one line for the log.
+ */
+ward_err agent_confirm_boot(const struct agent_config *cfg, char *summary, size_t n,
+			    struct ward_msg *m) WARD_MUST_USE;
+/* Mark the booted slot good or bad by hand. */
+ward_err agent_mark(const struct agent_config *cfg, bool good, struct ward_msg *m) WARD_MUST_USE;
+/* Print the device's status as text or JSON on stdout. */
+ward_err agent_status(const struct agent_config *cfg, bool json, struct ward_msg *m) WARD_MUST_USE;
+
+/* Run a command (split on spaces, no shell) with a timeout in seconds; *healthy
+ * is true when it exited 0 in time. */
+ward_err agent_run(const char *command, unsigned timeout, bool *ok, char *why, size_t n,
+		   struct ward_msg *m) WARD_MUST_USE;
+/* Exclusive lock on STATE_DIR/lock for commands that change state; returns the fd. */
+ward_err agent_lock(const struct agent_config *cfg, int *fd, struct ward_msg *m) WARD_MUST_USE;
+
+#endif

@@ -1,0 +1,47 @@
+/*
+ * agent/state.h — wardd's durable state: what each slot holds and the
+ * security floor. One JSON file, STATE_DIR/state.json, always replaced
+ * atomically (ward_file_write_atomic: temp file, fsync, rename, fsync dir),
+ * so after any crash it is either the old or the new state, never a mix.
+ */
+#ifndef WARD_AGENT_STATE_H
+#define WARD_AGENT_STATE_H
+
+#include <stdint.h>
+
+#include "config.h"
+#include "ward/err.h"
+#include "ward/version.h"
+
+enum agent_slot_state {
+	AGENT_SLOT_UNKNOWN,   /* nothing recorded (e.g. the factory image) */
+	AGENT_SLOT_WRITING,   /* an image is being written: not bootable */
+	AGENT_SLOT_INSTALLED, /* written and verified, not yet handed to the bootloader */
+	AGENT_SLOT_AWAITING,  /* written and verified, waiting for local approval */
+	AGENT_SLOT_TRIAL,     /* the bootloader tries it once (or up to max_attempts) */
+	AGENT_SLOT_GOOD,      /* confirmed healthy */
+	AGENT_SLOT_BAD,       /* refused: failed install, failed health check, rolled back */
+};
+
+struct agent_slot_info {
+	enum agent_slot_state state;
+	char version[WARD_VERSION_MAX + 1]; /* image version ("" if unknown) */
+	char target[256];                   /* TUF target path */
+	char sha256[65];                    /* hex, of the image in the slot */
+	uint64_t length;                    /* image length */
+	char reason[256];                   /* why it is bad, or "" */
+};
+
+struct agent_state {
+	char floor[WARD_VERSION_MAX + 1]; /* lowest version this device accepts ("" = none yet) */
+	struct agent_slot_info slot[2];
+};
+
+/* Load; a missing file is a fresh state (no floor, slots unknown). */
+ward_err agent_state_load(const struct agent_config *cfg, struct agent_state *st,
+			  struct ward_msg *m) WARD_MUST_USE;
+ward_err agent_state_save(const struct agent_config *cfg, const struct agent_state *st,
+			  struct ward_msg *m) WARD_MUST_USE;
+const char *agent_slot_state_name(enum agent_slot_state s);
+
+#endif
