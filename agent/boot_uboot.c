@@ -1,1 +1,309 @@
-/* placeholder: being written */
+/*
+ * agent/boot_uboot.c — the U-Boot backend, through the real fw_printenv and
+ * fw_setenv of libubootenv (Debian: libubootenv-tool), always with
+ * `-c cfg->fw_env_config`.
+ *
+ * Every change is ONE `fw_setenv -c CFG -s SCRIPT` run: libubootenv reads the
+ * environment, applies every key=value line of the script in memory, and
+ * stores the whole environment once. With a redundant environment (two
+ * copies in fw_env.config, each with a flags byte) the store goes to the
+ * copy that is NOT current, with flags+1, and is fsynced; the current copy is
+ * never touched, so a power cut mid-write leaves a copy with a bad CRC and
+ * both U-Boot and libubootenv keep using the old one. That is why writes are
+ * refused unless fw_env.config lists two copies. libubootenv ignores a
+ * variable it could not set (a read-only .flags entry) and a script it could
+ * not open, and still exits 0, so every write is read back and checked.
+ *
+ * Reads ask fw_printenv for the five variables by name (never the whole
+ * environment: a multi-line value elsewhere could forge a line); the output
+ * must be exactly "name=value\n" for each, in order; an absent variable
+ * prints "name=" and takes its default. Variables: see agent/boot.h.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "boot.h"
+#include "ward/buf.h"
+
+/*
+ * ---- private to agent/boot*.c, defined in boot.c (keep identical) ---------
+ */
+#define AGENT_BOOT_OUT_MAX 4096 /* most stdout kept from a bootloader tool */
+#define AGENT_UV_NUM_MAX 1000000u /* largest bootcount/bootlimit accepted */
+enum agent_uvar { AGENT_UV_SLOT, AGENT_UV_GOOD, AGENT_UV_UPGRADE, AGENT_UV_COUNT, AGENT_UV_LIMIT,
+		  AGENT_UV_N };
+enum agent_boot_op { AGENT_OP_TRY, AGENT_OP_GOOD, AGENT_OP_BAD };
+struct agent_uvars {
+	unsigned v[AGENT_UV_N]; /* slots as 0/1, upgrade_available 0/1, counts; unset = 0 */
+};
+extern const char *const agent_uvar_names[AGENT_UV_N];
+int agent_boot_slot_parse(const char *s, size_t n);
+ward_err agent_boot_check_slot(int slot, struct ward_msg *m) WARD_MUST_USE;
+ward_err agent_boot_run(const char *const *argv, const char *package, struct ward_buf *out,
+			struct ward_msg *m) WARD_MUST_USE;
+int agent_uvar_lookup(const char *name, size_t n);
+ward_err agent_uvars_parse(struct agent_uvars *u, int i, const char *value, const char *where,
+			   struct ward_msg *m) WARD_MUST_USE;
+ward_err agent_uvars_apply(struct agent_uvars *u, unsigned *mask, const struct agent_config *cfg,
+			   enum agent_boot_op op, int slot, struct ward_msg *m) WARD_MUST_USE;
+ward_err agent_uvars_format(const struct agent_uvars *u, unsigned mask, struct ward_buf *out,
+			    struct ward_msg *m) WARD_MUST_USE;
+ward_err agent_uvars_state(const struct agent_uvars *u, struct agent_boot_state *out,
+			   const char *where, struct ward_msg *m) WARD_MUST_USE;
+/* ---- end of the private declarations ------------------------------------ */
+
+#define PACKAGE "libubootenv-tool"
+#define FW_CONFIG_MAX 16384 /* fw_env.config is a few lines */
+#define VALUE_MAX 64        /* longest value of a ward variable accepted */
+
+static ward_err check_cfg(const struct agent_config *cfg, struct ward_msg *m)
+{
+	if (!cfg->fw_env_config[0] || cfg->fw_env_config[0] == '-')
+		return ward_msg_set(m, WARD_E_INVAL,
+				    "[bootloader] fw_env_config = '%s' is not a file path",
+				    cfg->fw_env_config);
+	return WARD_OK;
+}
+
+/*
+ * Count the environment copies fw_env.config lists, the way libubootenv
+ * reads it: a line not starting with '#' that has at least "device offset
+ * size" is a copy (it stops after two).
+ */
+static ward_err check_redundant(const struct agent_config *cfg, struct ward_msg *m)
+{
+	struct ward_buf b;
+	const char *p, *end;
+	int copies = 0;
+	ward_err e;
+
+	e = ward_file_read(cfg->fw_env_config, FW_CONFIG_MAX, &b, m);
+	if (e)
+		return ward_msg_prefix(m, e, "fw_env_config: ");
+	p = (const char *)b.p;
+	end = p + b.len;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *le = nl ? nl : end;
+		int fields = 0;
+
+		if (*p != '#') {
+			for (const char *q = p; q < le;) {
+				while (q < le && (*q == ' ' || *q == '\t' || *q == '\r'))
+					q++;
+				if (q == le)
+					break;
+				fields++;
+				while (q < le && *q != ' ' && *q != '\t' && *q != '\r')
+					q++;
+			}
+		}
+		if (fields >= 3)
+			copies++;
+		p = nl ? nl + 1 : end;
+	}
+	ward_buf_free(&b);
+	if (copies < 2)
+		return ward_msg_set(m, WARD_E_UNSUPPORTED,
+				    "%s lists %d U-Boot environment cop%s; wardd needs a redundant "
+				    "environment (two copies, CONFIG_ENV_REDUNDANT in U-Boot) so that "
+				    "a power cut during a write cannot lose the environment",
+				    cfg->fw_env_config, copies, copies == 1 ? "y" : "ies");
+	return WARD_OK;
+}
+
+/* Read the five ward variables with fw_printenv into *u (untouched on failure). */
+static ward_err read_vars(const struct agent_config *cfg, struct agent_uvars *u,
+			  struct ward_msg *m)
+{
+	const char *argv[4 + AGENT_UV_N] = {"fw_printenv", "-c", cfg->fw_env_config};
+	struct agent_uvars got = {{0}};
+	struct ward_buf out;
+	char where[AGENT_PATH_MAX + 32];
+	const char *p, *end;
+	ward_err e;
+
+	e = check_cfg(cfg, m);
+	if (e)
+		return e;
+	for (int i = 0; i < AGENT_UV_N; i++)
+		argv[3 + i] = agent_uvar_names[i];
+	argv[3 + AGENT_UV_N] = NULL;
+	e = agent_boot_run(argv, PACKAGE, &out, m);
+	if (e)
+		return ward_msg_prefix(m, e, "reading the U-Boot environment (%s): ",
+				       cfg->fw_env_config);
+	if (ward_snprintf(where, sizeof(where), "U-Boot environment (%s)", cfg->fw_env_config))
+		where[0] = '\0';
+	p = (const char *)out.p;
+	end = p + out.len;
+	if (memchr(p, '\0', out.len)) {
+		e = ward_msg_set(m, WARD_E_PARSE, "%s: fw_printenv printed a NUL byte", where);
+		goto out;
+	}
+	for (int i = 0; i < AGENT_UV_N; i++) {
+		size_t nlen = strlen(agent_uvar_names[i]);
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		char value[VALUE_MAX + 1];
+		size_t vlen;
+
+		if (!nl || (size_t)(nl - p) < nlen + 1 || memcmp(p, agent_uvar_names[i], nlen) != 0 ||
+		    p[nlen] != '=') {
+			e = ward_msg_set(m, WARD_E_PARSE,
+					 "%s: unexpected output from fw_printenv where '%s=' was "
+					 "expected: '%.40s'",
+					 where, agent_uvar_names[i], p);
+			goto out;
+		}
+		vlen = (size_t)(nl - (p + nlen + 1));
+		if (vlen > VALUE_MAX) {
+			e = ward_msg_set(m, WARD_E_PARSE, "%s: %s is %zu bytes long; not a value "
+					 "wardd writes", where, agent_uvar_names[i], vlen);
+			goto out;
+		}
+		memcpy(value, p + nlen + 1, vlen);
+		value[vlen] = '\0';
+		e = agent_uvars_parse(&got, i, value, where, m);
+		if (e)
+			goto out;
+		p = nl + 1;
+	}
+	if (p != end) {
+		e = ward_msg_set(m, WARD_E_PARSE,
+				 "%s: fw_printenv printed more than the five variables asked for "
+				 "(a value spanning lines?): '%.40s'",
+				 where, p);
+		goto out;
+	}
+	*u = got;
+	e = WARD_OK;
+out:
+	ward_buf_free(&out);
+	return e;
+}
+
+/* Write the script to a private temporary file (mkstemp, 0600); caller unlinks *path. */
+static ward_err write_script(const struct ward_buf *s, char *path, size_t n, struct ward_msg *m)
+{
+	const char *dir = getenv("TMPDIR");
+	size_t off = 0;
+	int fd;
+
+	if (!dir || dir[0] != '/')
+		dir = "/tmp";
+	if (ward_snprintf(path, n, "%s/wardd-fw_setenv.XXXXXX", dir))
+		return ward_msg_set(m, WARD_E_TOOBIG, "TMPDIR '%s' is too long", dir);
+	fd = mkstemp(path);
+	if (fd < 0) {
+		ward_err e = ward_msg_set(m, WARD_E_IO, "%s: cannot create: %s", path, strerror(errno));
+
+		path[0] = '\0';
+		return e;
+	}
+	while (off < s->len) {
+		ssize_t w = write(fd, s->p + off, s->len - off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			ward_err e = ward_msg_set(m, WARD_E_IO, "%s: write: %s", path,
+						  strerror(errno));
+
+			close(fd);
+			return e;
+		}
+		off += (size_t)w;
+	}
+	if (close(fd) != 0)
+		return ward_msg_set(m, WARD_E_IO, "%s: close: %s", path, strerror(errno));
+	return WARD_OK;
+}
+
+static ward_err uboot_change(const struct agent_config *cfg, enum agent_boot_op op, int slot,
+			     struct ward_msg *m)
+{
+	struct agent_uvars want = {{0}}, got;
+	struct ward_buf script;
+	char tmp[AGENT_PATH_MAX] = "";
+	unsigned mask = 0;
+	ward_err e;
+
+	e = check_cfg(cfg, m);
+	if (e)
+		return e;
+	e = agent_uvars_apply(&want, &mask, cfg, op, slot, m);
+	if (e)
+		return e;
+	e = check_redundant(cfg, m);
+	if (e)
+		return e;
+	e = agent_uvars_format(&want, mask, &script, m);
+	if (e)
+		return e;
+	e = write_script(&script, tmp, sizeof(tmp), m);
+	if (!e) {
+		const char *argv[] = {"fw_setenv", "-c", cfg->fw_env_config, "-s", tmp, NULL};
+
+		e = agent_boot_run(argv, PACKAGE, NULL, m);
+		if (e)
+			e = ward_msg_prefix(m, e, "writing the U-Boot environment (%s): ",
+					    cfg->fw_env_config);
+	}
+	if (tmp[0])
+		unlink(tmp);
+	ward_buf_free(&script);
+	if (e)
+		return e;
+	/* fw_setenv exits 0 even when it skipped a variable: check what was stored */
+	e = read_vars(cfg, &got, m);
+	if (e)
+		return ward_msg_prefix(m, e, "after fw_setenv: ");
+	for (int i = 0; i < AGENT_UV_N; i++)
+		if (mask & 1u << i && got.v[i] != want.v[i])
+			return ward_msg_set(m, WARD_E_IO,
+					    "fw_setenv -c %s exited 0 but %s was not stored (a "
+					    "read-only variable in .flags? a write-protected device?)",
+					    cfg->fw_env_config, agent_uvar_names[i]);
+	return WARD_OK;
+}
+
+static ward_err uboot_try_once(const struct agent_config *cfg, int slot, struct ward_msg *m)
+{
+	return uboot_change(cfg, AGENT_OP_TRY, slot, m);
+}
+
+static ward_err uboot_mark_good(const struct agent_config *cfg, int slot, struct ward_msg *m)
+{
+	return uboot_change(cfg, AGENT_OP_GOOD, slot, m);
+}
+
+static ward_err uboot_mark_bad(const struct agent_config *cfg, int slot, struct ward_msg *m)
+{
+	return uboot_change(cfg, AGENT_OP_BAD, slot, m);
+}
+
+static ward_err uboot_query(const struct agent_config *cfg, struct agent_boot_state *out,
+			    struct ward_msg *m)
+{
+	struct agent_uvars u;
+	char where[AGENT_PATH_MAX + 32];
+	ward_err e = read_vars(cfg, &u, m);
+
+	if (e)
+		return e;
+	if (ward_snprintf(where, sizeof(where), "U-Boot environment (%s)", cfg->fw_env_config))
+		where[0] = '\0';
+	return agent_uvars_state(&u, out, where, m);
+}
+
+const struct agent_boot_ops agent_boot_uboot = {
+	.name = "uboot",
+	.try_once = uboot_try_once,
+	.mark_good = uboot_mark_good,
+	.mark_bad = uboot_mark_bad,
+	.query = uboot_query,
+};
