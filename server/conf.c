@@ -81,7 +81,7 @@ ward_err srv_conf_listen(struct srv_conf *c, const char *s, struct ward_msg *m)
 			return ward_msg_set(m, WARD_E_PARSE, "listen \"%.80s\": expected ADDR:PORT", s);
 		hl = (size_t)(colon - s);
 	}
-	if (hl == 0 || hl >= sizeof(c->listen_addr) || ward_parse_u64(colon + 1, &port) || port == 0 ||
+	if (hl == 0 || hl >= sizeof(c->listen_addr) || ward_parse_u64(colon + 1, &port) ||
 	    port > 65535)
 		return ward_msg_set(m, WARD_E_PARSE, "listen \"%.80s\": bad address or port", s);
 	memcpy(c->listen_addr, s, hl);

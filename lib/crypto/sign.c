@@ -28,6 +28,8 @@
 
 #include "ward/crypto.h"
 
+#include "internal.h"
+
 #define ED25519_SIG_LEN 64
 #define P256_SIG_MIN_LEN 8   /* SEQUENCE { INTEGER 1 byte, INTEGER 1 byte } */
 #define P256_SIG_MAX_LEN 72  /* SEQUENCE { INTEGER 33 bytes, INTEGER 33 bytes } */
@@ -718,5 +720,51 @@ ward_err ward_crypto_key_from_private_pem(const char *pem, size_t len, struct wa
 	err = ward_crypto_key_from_private_der(der, (size_t)derlen, out, m);
 out:
 	pem_block_free(name, der, derlen);
+	return err;
+}
+
+/* ---- for the rest of lib/crypto/ (internal.h) ------------------------- */
+
+EVP_PKEY *ward_crypto_key_evp(const struct ward_key *k)
+{
+	return k != NULL ? k->pkey : NULL;
+}
+
+/*
+ * A private copy goes through EVP_PKEY_dup; a public one through
+ * SubjectPublicKeyInfo DER, so no private half can come along. Either way
+ * key_wrap classifies, checks and normalises the copy, never the caller's key.
+ */
+ward_err ward_crypto_key_from_evp(EVP_PKEY *pkey, bool priv, const char *what,
+				  struct ward_key **out, struct ward_msg *m)
+{
+	ward_err err = WARD_E_CRYPTO;
+	EVP_PKEY *copy = NULL;
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	int derlen = 0;
+
+	if (pkey == NULL || out == NULL) {
+		err = ward_msg_set(m, WARD_E_INVAL, "%s: no key given", what);
+		goto out;
+	}
+	if (priv) {
+		copy = EVP_PKEY_dup(pkey);
+	} else {
+		derlen = i2d_PUBKEY(pkey, &der);
+		if (derlen > 0) {
+			p = der;
+			copy = d2i_PUBKEY(NULL, &p, derlen);
+		}
+	}
+	if (copy == NULL) {
+		err = ossl_fail(m, WARD_E_UNSUPPORTED, "cannot use this key");
+		err = ward_msg_prefix(m, err, "%s: ", what);
+		goto out;
+	}
+	err = key_wrap(&copy, priv, what, out, m);
+out:
+	EVP_PKEY_free(copy);
+	OPENSSL_free(der);
 	return err;
 }

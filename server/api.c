@@ -1,0 +1,134 @@
+/*
+ * server/api.c — the device API (mutual TLS, JSON, /api/v1/device/...).
+ *
+ * A device is identified only by its verified client certificate; the
+ * endpoints take no device id, so a device can read and write nothing but
+ * its own record. Check-in facts are a bounded JSON object whose known
+ * fields are type-checked; unknown fields are kept (a newer agent may send
+ * more) but the whole is capped at 4 KiB.
+ */
+#include <event2/http.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "srv.h"
+#include "ward/json.h"
+
+#define FACTS_MAX 4096
+
+static const char *check_facts(const json_t *f)
+{
+	static const struct {
+		const char *key;
+		json_type type;
+	} known[] = {
+		{"firmware_version", JSON_STRING}, {"hardware_id", JSON_STRING}, {"slots", JSON_OBJECT},
+		{"uptime", JSON_INTEGER},          {"listening_ports", JSON_ARRAY}, {"booted_slot", JSON_STRING},
+	};
+	json_t *ports, *v;
+	size_t i;
+
+	if (!json_is_object(f))
+		return "check-in body must be a JSON object";
+	for (i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+		v = json_object_get(f, known[i].key);
+		if (v && json_typeof(v) != known[i].type)
+			return "a known check-in field has the wrong type";
+	}
+	ports = json_object_get(f, "listening_ports");
+	json_array_foreach(ports, i, v)
+		if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 65535)
+			return "listening_ports must hold port numbers";
+	if (json_is_integer(json_object_get(f, "uptime")) && json_integer_value(json_object_get(f, "uptime")) < 0)
+		return "uptime must not be negative";
+	return NULL;
+}
+
+void srv_api_checkin(struct evhttp_request *req, struct srv *s)
+{
+	struct srv_peer p;
+	struct srv_device dev;
+	struct ward_buf body;
+	struct ward_msg m = {{0}};
+	json_t *facts = NULL, *reply;
+	const char *bad;
+	char *ftext = NULL, *rtext;
+	uint32_t r = 0;
+	unsigned interval, jitter;
+
+	if (!srv_device_auth(req, s, &p, &dev))
+		goto out;
+	if (srv_body(req, FACTS_MAX, &body)) {
+		srv_error(req, 413, "Payload Too Large", "check-in facts are limited to %d bytes", FACTS_MAX);
+		goto out;
+	}
+	if (ward_json_parse(body.p, body.len, FACTS_MAX, &facts, &m)) {
+		ward_buf_free(&body);
+		srv_error(req, 400, "Bad Request", "check-in body: %s", m.text);
+		goto out;
+	}
+	ward_buf_free(&body);
+	bad = check_facts(facts);
+	if (bad) {
+		srv_error(req, 400, "Bad Request", "%s", bad);
+		goto out;
+	}
+	ftext = json_dumps(facts, JSON_COMPACT | JSON_SORT_KEYS);
+	if (!ftext || srv_checkin(s->store, dev.serial, ftext, time(NULL), &m)) {
+		srv_error(req, 503, "Service Unavailable", "registry unavailable; retry");
+		goto out;
+	}
+	interval = s->conf.checkin_interval;
+	jitter = interval / 10;
+	if (ward_crypto_random(&r, sizeof(r)) == WARD_OK && jitter)
+		interval = interval - jitter + r % (2 * jitter + 1);
+	reply = json_pack("{s:i,s:b,s:[]}", "next_checkin", (int)interval, "renew",
+			  dev.cert_not_after - time(NULL) < (time_t)s->conf.renew_before, "work");
+	rtext = reply ? json_dumps(reply, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(reply);
+	if (!rtext) {
+		srv_error(req, 500, "Internal Server Error", "cannot encode the reply");
+		goto out;
+	}
+	srv_reply(req, 200, "OK", "application/json", rtext, strlen(rtext));
+	free(rtext);
+out:
+	free(ftext);
+	json_decref(facts);
+	srv_peer_free(&p);
+}
+
+void srv_api_self(struct evhttp_request *req, struct srv *s)
+{
+	struct srv_peer p;
+	struct srv_device dev;
+	static const char *const st[] = {"active", "revoked", "decommissioned"};
+	json_t *o;
+	char *text;
+
+	if (!srv_device_auth(req, s, &p, &dev))
+		goto out;
+	o = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I}", "serial", dev.serial, "model", dev.model, "status",
+		      st[dev.status], "cert_serial", dev.cert_serial, "cert_not_after",
+		      (json_int_t)dev.cert_not_after, "enrolled", (json_int_t)dev.enrolled, "last_seen",
+		      (json_int_t)dev.last_seen);
+	if (o && dev.facts[0]) {
+		json_t *f = json_loads(dev.facts, 0, NULL);
+
+		if (f)
+			json_object_set_new(o, "facts", f);
+	}
+	text = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(o);
+	if (!text) {
+		srv_error(req, 500, "Internal Server Error", "cannot encode the reply");
+		goto out;
+	}
+	srv_reply(req, 200, "OK", "application/json", text, strlen(text));
+	free(text);
+out:
+	srv_peer_free(&p);
+}

@@ -1,0 +1,241 @@
+/*
+ * server/main.c — ward-server: load the deployment, bind, run workers.
+ *
+ *   ward-server -c DIR/ward.conf [--listen ADDR:PORT] [--workers N]
+ *
+ * The parent binds the socket (port 0 picks a free one; the line
+ * "ward-server: listening on https://ADDR:PORT" says which), forks the
+ * workers and restarts one that dies; SIGTERM/SIGINT stop everything.
+ * Each worker opens its own database connection and TLS context.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/util.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "srv.h"
+
+int srv_worker_run(struct srv *s, int fd);
+
+#define MAX_WORKERS 256
+
+static volatile sig_atomic_t stopping;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+static int bind_socket(struct srv_conf *c)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, one = 1;
+
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, c->listen_addr, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
+		((struct sockaddr_in *)&ss)->sin_family = AF_INET;
+		((struct sockaddr_in *)&ss)->sin_port = htons(c->listen_port);
+		len = sizeof(struct sockaddr_in);
+	} else if (inet_pton(AF_INET6, c->listen_addr, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
+		((struct sockaddr_in6 *)&ss)->sin6_family = AF_INET6;
+		((struct sockaddr_in6 *)&ss)->sin6_port = htons(c->listen_port);
+		len = sizeof(struct sockaddr_in6);
+	} else {
+		fprintf(stderr, "ward-server: listen address \"%s\" is not an IP address\n", c->listen_addr);
+		return -1;
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 4096) != 0) {
+		fprintf(stderr, "ward-server: cannot listen on %s:%u: %s\n", c->listen_addr, c->listen_port,
+			strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	len = sizeof(ss);
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
+		c->listen_port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+							       : ((struct sockaddr_in6 *)&ss)->sin6_port);
+	evutil_make_socket_nonblocking(fd);
+	return fd;
+}
+
+/* Load what every worker needs from the deployment directory (before forking). */
+static ward_err load_ca(struct srv *s, struct ward_msg *m)
+{
+	struct ward_buf b;
+	ward_err e;
+
+	e = ward_file_read(s->conf.issuing_cert, 64 * 1024, &b, m);
+	if (!e) {
+		e = ward_x509_cert_from_pem((const char *)b.p, b.len, &s->issuing, m);
+		ward_buf_free(&b);
+	}
+	if (!e)
+		e = ward_file_read(s->conf.ca_root, 64 * 1024, &b, m);
+	if (!e) {
+		e = ward_x509_cert_from_pem((const char *)b.p, b.len, &s->root, m);
+		ward_buf_free(&b);
+	}
+	if (!e)
+		e = ward_file_read(s->conf.issuing_key, 64 * 1024, &b, m);
+	if (!e) {
+		b.secret = true;
+		e = ward_crypto_key_from_private_pem((const char *)b.p, b.len, &s->issuing_key, m);
+		ward_buf_free(&b);
+	}
+	return e;
+}
+
+static int worker(struct srv *s, int fd)
+{
+	struct ward_tls_server_opts o = {s->conf.server_cert, s->conf.server_key, s->conf.issuing_cert};
+	struct ward_msg m = {{0}};
+	int rc;
+
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	if (srv_store_open(s->conf.db_uri, &s->store, &m) ||
+	    ward_tls_server_new(&o, &s->tls, &m)) {
+		fprintf(stderr, "ward-server: worker %d: %s\n", (int)getpid(), m.text);
+		return 1;
+	}
+	rc = srv_worker_run(s, fd);
+	ward_tls_server_free(s->tls);
+	srv_store_close(s->store);
+	return rc;
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: ward-server -c DIR/ward.conf [--listen ADDR:PORT] [--workers N]\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"listen", required_argument, NULL, 'l'},
+		{"workers", required_argument, NULL, 'w'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *conf = NULL, *listen_override = NULL, *workers_override = NULL;
+	pid_t pids[MAX_WORKERS];
+	time_t started[MAX_WORKERS];
+	struct srv s;
+	struct ward_msg m = {{0}};
+	struct srv_store *probe = NULL;
+	struct sigaction sa;
+	unsigned n, quick_deaths = 0;
+	int ch, fd;
+
+	memset(&s, 0, sizeof(s));
+	while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c': conf = optarg; break;
+		case 'l': listen_override = optarg; break;
+		case 'w': workers_override = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (!conf || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (srv_conf_load(conf, &s.conf, &m) ||
+	    (listen_override && srv_conf_listen(&s.conf, listen_override, &m))) {
+		fprintf(stderr, "ward-server: %s\n", m.text);
+		return 1;
+	}
+	if (workers_override) {
+		uint64_t w;
+
+		if (ward_parse_u64(workers_override, &w) || w > MAX_WORKERS) {
+			fprintf(stderr, "ward-server: --workers must be 0..%d\n", MAX_WORKERS);
+			return 2;
+		}
+		s.conf.workers = (unsigned)w;
+	}
+	n = s.conf.workers ? s.conf.workers : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < 1)
+		n = 1;
+	if (n > MAX_WORKERS)
+		n = MAX_WORKERS;
+	if (load_ca(&s, &m)) {
+		fprintf(stderr, "ward-server: %s\n", m.text);
+		return 1;
+	}
+	/* open the store once in the parent: runs migrations before workers race to */
+	if (srv_store_open(s.conf.db_uri, &probe, &m)) {
+		fprintf(stderr, "ward-server: database: %s\n", m.text);
+		return 1;
+	}
+	srv_store_close(probe);
+	fd = bind_socket(&s.conf);
+	if (fd < 0)
+		return 1;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	for (unsigned i = 0; i < n; i++)
+		pids[i] = 0;
+	printf("ward-server: listening on https://%s%s%s:%u with %u worker%s\n",
+	       strchr(s.conf.listen_addr, ':') ? "[" : "", s.conf.listen_addr,
+	       strchr(s.conf.listen_addr, ':') ? "]" : "", s.conf.listen_port, n, n == 1 ? "" : "s");
+	fflush(stdout);
+	while (!stopping) {
+		pid_t dead;
+		int status;
+
+		for (unsigned i = 0; i < n && !stopping; i++) {
+			if (pids[i] > 0)
+				continue;
+			pids[i] = fork();
+			if (pids[i] == 0)
+				_exit(worker(&s, fd));
+			started[i] = time(NULL);
+		}
+		dead = waitpid(-1, &status, 0);
+		if (dead < 0)
+			continue;
+		for (unsigned i = 0; i < n; i++)
+			if (pids[i] == dead) {
+				pids[i] = 0;
+				if (!stopping)
+					fprintf(stderr, "ward-server: worker %d ended (status %d); restarting\n",
+						(int)dead, status);
+				if (time(NULL) - started[i] < 2 && ++quick_deaths > 10) {
+					fprintf(stderr, "ward-server: workers keep dying at start; giving up\n");
+					stopping = 1;
+				}
+			}
+		if (!stopping && quick_deaths)
+			usleep(200000);
+	}
+	for (unsigned i = 0; i < n; i++)
+		if (pids[i] > 0)
+			kill(pids[i], SIGTERM);
+	while (waitpid(-1, NULL, 0) > 0)
+		;
+	ward_crypto_key_free(s.issuing_key);
+	ward_x509_cert_free(s.issuing);
+	ward_x509_cert_free(s.root);
+	close(fd);
+	return quick_deaths > 10;
+}

@@ -1,0 +1,73 @@
+/*
+ * server/srv.h — ward-server's internals shared by its files.
+ *
+ * Process model: the parent binds the listening socket, forks `workers`
+ * processes and restarts any that dies; each worker runs its own libevent
+ * loop with its own TLS context and its own database connection, so workers
+ * share nothing but the socket and the database (ARCHITECTURE.md: the server
+ * keeps no state outside the database and the deployment directory).
+ *
+ * Request handling: evhttp parses HTTP/1.1 (keep-alive) over
+ * bufferevent_openssl; the handlers (server/est.c, server/api.c) get the
+ * verified client certificate, if any, through srv_peer().
+ */
+#ifndef WARD_SRV_H
+#define WARD_SRV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "conf.h"
+#include "store.h"
+#include "ward/crypto.h"
+#include "ward/tls.h"
+#include "ward/x509.h"
+
+struct evhttp_request;
+
+/* One worker's world. */
+struct srv {
+	struct srv_conf conf;            /* the deployment's configuration */
+	struct srv_store *store;         /* this worker's database connection */
+	struct ward_tls_server *tls;     /* this worker's TLS context */
+	struct ward_cert *issuing;       /* issuing CA certificate */
+	struct ward_key *issuing_key;    /* its private key (wiped on exit) */
+	struct ward_cert *root;          /* fleet root certificate */
+};
+
+/* A verified client certificate, decoded. */
+struct srv_peer {
+	bool present;                /* a certificate was sent and verified by TLS */
+	struct ward_cert_info info;  /* its fields */
+	struct ward_cert *cert;      /* the certificate (freed by srv_peer_free) */
+};
+
+void srv_peer(struct evhttp_request *req, struct srv_peer *out);
+void srv_peer_free(struct srv_peer *p);
+
+/* Replies. Bodies are copied. */
+void srv_reply(struct evhttp_request *req, int code, const char *reason, const char *ctype,
+	       const void *body, size_t len);
+/* A text/plain error with a one-line explanation (what was wrong, what to do). */
+void srv_error(struct evhttp_request *req, int code, const char *reason, const char *fmt, ...)
+	WARD_PRINTF(4, 5);
+/* The request body, at most max bytes, into out (initialised here). */
+ward_err srv_body(struct evhttp_request *req, size_t max, struct ward_buf *out) WARD_MUST_USE;
+/* Audit, logging (not failing the request) when the database refuses. */
+void srv_audit_note(struct srv *s, const char *event, const char *subject, const char *detail);
+
+/* Handlers. */
+void srv_est_cacerts(struct evhttp_request *req, struct srv *s);
+void srv_est_simpleenroll(struct evhttp_request *req, struct srv *s);
+void srv_est_simplereenroll(struct evhttp_request *req, struct srv *s);
+void srv_est_csrattrs(struct evhttp_request *req, struct srv *s);
+void srv_crl(struct evhttp_request *req, struct srv *s);
+void srv_api_checkin(struct evhttp_request *req, struct srv *s);
+void srv_api_self(struct evhttp_request *req, struct srv *s);
+
+/* Check a device request's client certificate: present, current, device active.
+ * On refusal replies (401/403), audits, and returns false. */
+bool srv_device_auth(struct evhttp_request *req, struct srv *s, struct srv_peer *p,
+		     struct srv_device *dev);
+
+#endif
