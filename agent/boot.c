@@ -34,10 +34,16 @@
  * boot_file.c (ward has no private agent header yet; agent/boot_priv.h is the
  * proposed home). Keep the copies identical.
  */
-#define AGENT_BOOT_OUT_MAX 4096 /* most stdout kept from a bootloader tool */
-#define AGENT_UV_NUM_MAX 1000000u /* largest bootcount/bootlimit accepted */
-enum agent_uvar { AGENT_UV_SLOT, AGENT_UV_GOOD, AGENT_UV_UPGRADE, AGENT_UV_COUNT, AGENT_UV_LIMIT,
-		  AGENT_UV_N };
+#define AGENT_BOOT_OUT_MAX 4096     /* most stdout kept from a bootloader tool */
+#define AGENT_UV_NUM_MAX   1000000u /* largest bootcount/bootlimit accepted */
+enum agent_uvar {
+	AGENT_UV_SLOT,
+	AGENT_UV_GOOD,
+	AGENT_UV_UPGRADE,
+	AGENT_UV_COUNT,
+	AGENT_UV_LIMIT,
+	AGENT_UV_N
+};
 enum agent_boot_op { AGENT_OP_TRY, AGENT_OP_GOOD, AGENT_OP_BAD };
 struct agent_uvars {
 	unsigned v[AGENT_UV_N]; /* slots as 0/1, upgrade_available 0/1, counts; unset = 0 */
@@ -46,21 +52,21 @@ extern const char *const agent_uvar_names[AGENT_UV_N];
 int agent_boot_slot_parse(const char *s, size_t n);
 ward_err agent_boot_check_slot(int slot, struct ward_msg *m) WARD_MUST_USE;
 ward_err agent_boot_run(const char *const *argv, const char *package, struct ward_buf *out,
-			struct ward_msg *m) WARD_MUST_USE;
+                        struct ward_msg *m) WARD_MUST_USE;
 int agent_uvar_lookup(const char *name, size_t n);
 ward_err agent_uvars_parse(struct agent_uvars *u, int i, const char *value, const char *where,
-			   struct ward_msg *m) WARD_MUST_USE;
+                           struct ward_msg *m) WARD_MUST_USE;
 ward_err agent_uvars_apply(struct agent_uvars *u, unsigned *mask, const struct agent_config *cfg,
-			   enum agent_boot_op op, int slot, struct ward_msg *m) WARD_MUST_USE;
+                           enum agent_boot_op op, int slot, struct ward_msg *m) WARD_MUST_USE;
 ward_err agent_uvars_format(const struct agent_uvars *u, unsigned mask, struct ward_buf *out,
-			    struct ward_msg *m) WARD_MUST_USE;
+                            struct ward_msg *m) WARD_MUST_USE;
 ward_err agent_uvars_state(const struct agent_uvars *u, struct agent_boot_state *out,
-			   const char *where, struct ward_msg *m) WARD_MUST_USE;
+                           const char *where, struct ward_msg *m) WARD_MUST_USE;
 /* ---- end of the private declarations ------------------------------------ */
 
-#define CMDLINE_MAX 4096   /* /proc/cmdline is at most COMMAND_LINE_SIZE (4 KiB on most arches) */
+#define CMDLINE_MAX     4096 /* /proc/cmdline is at most COMMAND_LINE_SIZE (4 KiB on most arches) */
 #define TOOL_TIMEOUT_MS 30000 /* a bootloader tool that runs longer is killed */
-#define ERRLINE_MAX 160    /* bytes of a tool's first stderr line quoted in messages */
+#define ERRLINE_MAX     160   /* bytes of a tool's first stderr line quoted in messages */
 
 const struct agent_boot_ops *agent_boot_ops(const struct agent_config *cfg)
 {
@@ -123,8 +129,9 @@ ward_err agent_boot_booted(const struct agent_config *cfg, int *slot, struct war
 	if (e)
 		return e;
 	if (memchr(b.p, '\0', b.len)) {
-		e = ward_msg_set(m, WARD_E_PARSE, "%s: contains a NUL byte; not a kernel command line",
-				 cfg->booted_from);
+		e = ward_msg_set(m, WARD_E_PARSE,
+		                 "%s: contains a NUL byte; not a kernel command line",
+		                 cfg->booted_from);
 		goto out;
 	}
 	p = (const char *)b.p;
@@ -151,24 +158,27 @@ ward_err agent_boot_booted(const struct agent_config *cfg, int *slot, struct war
 		int s = agent_boot_slot_parse(v, (size_t)(p - v));
 
 		if (s < 0) {
-			e = ward_msg_set(m, WARD_E_PARSE,
-					 "%s: %.*s names no slot (expected ward.slot=A or ward.slot=B)",
-					 cfg->booted_from, (int)((p - w) > 40 ? 40 : (p - w)), w);
+			e = ward_msg_set(
+			    m, WARD_E_PARSE,
+			    "%s: %.*s names no slot (expected ward.slot=A or ward.slot=B)",
+			    cfg->booted_from, (int)((p - w) > 40 ? 40 : (p - w)), w);
 			goto out;
 		}
 		if (found >= 0 && found != s) {
-			e = ward_msg_set(m, WARD_E_PARSE,
-					 "%s: says both ward.slot=A and ward.slot=B; refusing to guess",
-					 cfg->booted_from);
+			e = ward_msg_set(
+			    m, WARD_E_PARSE,
+			    "%s: says both ward.slot=A and ward.slot=B; refusing to guess",
+			    cfg->booted_from);
 			goto out;
 		}
 		found = s;
 	}
 	if (found < 0) {
-		e = ward_msg_set(m, WARD_E_NOTFOUND,
-				 "%s: no ward.slot=A|B word: the bootloader did not say which slot it "
-				 "booted (install ward's boot script, see docs/wardd-boot.md)",
-				 cfg->booted_from);
+		e = ward_msg_set(
+		    m, WARD_E_NOTFOUND,
+		    "%s: no ward.slot=A|B word: the bootloader did not say which slot it "
+		    "booted (install ward's boot script, see docs/wardd-boot.md)",
+		    cfg->booted_from);
 		goto out;
 	}
 	*slot = found;
@@ -240,7 +250,7 @@ static void child_exec(const char *const *argv, int out, int err, int report)
  *	e = agent_boot_run(argv, "libubootenv-tool", &out, m);
  */
 ward_err agent_boot_run(const char *const *argv, const char *package, struct ward_buf *out,
-			struct ward_msg *m)
+                        struct ward_msg *m)
 {
 	int op[2] = {-1, -1}, ep[2] = {-1, -1}, xp[2] = {-1, -1};
 	struct ward_buf so;
@@ -349,7 +359,7 @@ ward_err agent_boot_run(const char *const *argv, const char *package, struct war
 	if (timed_out) {
 		kill(pid, SIGKILL);
 		e = ward_msg_set(m, WARD_E_IO, "%s did not finish within %d s and was killed",
-				 argv[0], TOOL_TIMEOUT_MS / 1000);
+		                 argv[0], TOOL_TIMEOUT_MS / 1000);
 		goto reap;
 	}
 	errline[errlen] = '\0';
@@ -358,20 +368,20 @@ ward_err agent_boot_run(const char *const *argv, const char *package, struct war
 
 		memcpy(&err, xbuf, sizeof(err));
 		e = ward_msg_set(m, err == ENOENT ? WARD_E_NOTFOUND : WARD_E_IO,
-				 "cannot run %s: %s%s%s%s", argv[0], strerror(err),
-				 err == ENOENT ? " (is " : "", err == ENOENT ? package : "",
-				 err == ENOENT ? " installed and in PATH?)" : "");
+		                 "cannot run %s: %s%s%s%s", argv[0], strerror(err),
+		                 err == ENOENT ? " (is " : "", err == ENOENT ? package : "",
+		                 err == ENOENT ? " installed and in PATH?)" : "");
 		goto out;
 	}
 	if (WIFSIGNALED(status)) {
 		e = ward_msg_set(m, WARD_E_IO, "%s was killed by signal %d%s%s", argv[0],
-				 WTERMSIG(status), errlen ? ": " : "", errline);
+		                 WTERMSIG(status), errlen ? ": " : "", errline);
 		goto out;
 	}
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		e = ward_msg_set(m, WARD_E_IO, "%s exited with status %d: %s", argv[0],
-				 WIFEXITED(status) ? WEXITSTATUS(status) : -1,
-				 errlen ? errline : "(nothing on stderr)");
+		                 WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+		                 errlen ? errline : "(nothing on stderr)");
 		goto out;
 	}
 	if (nomem) {
@@ -380,7 +390,7 @@ ward_err agent_boot_run(const char *const *argv, const char *package, struct war
 	}
 	if (toobig) {
 		e = ward_msg_set(m, WARD_E_TOOBIG, "%s printed more than %d bytes; refusing it",
-				 argv[0], AGENT_BOOT_OUT_MAX);
+		                 argv[0], AGENT_BOOT_OUT_MAX);
 		goto out;
 	}
 	if (!so.p && ward_buf_append(&so, "", 0) != WARD_OK) {
@@ -411,7 +421,7 @@ out:
 /* ---- the U-Boot variables ------------------------------------------------ */
 
 const char *const agent_uvar_names[AGENT_UV_N] = {
-	"ward_slot", "ward_good", "upgrade_available", "bootcount", "bootlimit",
+    "ward_slot", "ward_good", "upgrade_available", "bootcount", "bootlimit",
 };
 
 int agent_uvar_lookup(const char *name, size_t n)
@@ -429,7 +439,7 @@ int agent_uvar_lookup(const char *name, size_t n)
  * writes: A|B, 0|1, or a decimal number up to AGENT_UV_NUM_MAX.
  */
 ward_err agent_uvars_parse(struct agent_uvars *u, int i, const char *value, const char *where,
-			   struct ward_msg *m)
+                           struct ward_msg *m)
 {
 	uint64_t n;
 	int s;
@@ -462,10 +472,12 @@ ward_err agent_uvars_parse(struct agent_uvars *u, int i, const char *value, cons
 	case AGENT_UV_N:
 		break;
 	}
-	return ward_msg_set(m, WARD_E_PARSE, "%s: %s=%.40s is not a value wardd writes (expected %s)",
-			    where, agent_uvar_names[i], value,
-			    i <= AGENT_UV_GOOD ? "A or B" : i == AGENT_UV_UPGRADE ? "0 or 1"
-										 : "a decimal count");
+	return ward_msg_set(m, WARD_E_PARSE,
+	                    "%s: %s=%.40s is not a value wardd writes (expected %s)", where,
+	                    agent_uvar_names[i], value,
+	                    i <= AGENT_UV_GOOD      ? "A or B"
+	                    : i == AGENT_UV_UPGRADE ? "0 or 1"
+	                                            : "a decimal count");
 }
 
 /*
@@ -476,7 +488,7 @@ ward_err agent_uvars_parse(struct agent_uvars *u, int i, const char *value, cons
  *   mark_bad(X):  ward_slot=Y ward_good=Y upgrade_available=0 bootcount=0 (Y the other)
  */
 ward_err agent_uvars_apply(struct agent_uvars *u, unsigned *mask, const struct agent_config *cfg,
-			   enum agent_boot_op op, int slot, struct ward_msg *m)
+                           enum agent_boot_op op, int slot, struct ward_msg *m)
 {
 	ward_err e = agent_boot_check_slot(slot, m);
 
@@ -485,15 +497,16 @@ ward_err agent_uvars_apply(struct agent_uvars *u, unsigned *mask, const struct a
 	switch (op) {
 	case AGENT_OP_TRY:
 		if (cfg->max_attempts < 1 || cfg->max_attempts > 10)
-			return ward_msg_set(m, WARD_E_INVAL,
-					    "max_attempts = %u is outside 1..10; not starting a trial",
-					    cfg->max_attempts);
+			return ward_msg_set(
+			    m, WARD_E_INVAL,
+			    "max_attempts = %u is outside 1..10; not starting a trial",
+			    cfg->max_attempts);
 		u->v[AGENT_UV_SLOT] = (unsigned)slot;
 		u->v[AGENT_UV_UPGRADE] = 1;
 		u->v[AGENT_UV_COUNT] = 0;
 		u->v[AGENT_UV_LIMIT] = cfg->max_attempts;
 		*mask = 1u << AGENT_UV_SLOT | 1u << AGENT_UV_UPGRADE | 1u << AGENT_UV_COUNT |
-			1u << AGENT_UV_LIMIT;
+		        1u << AGENT_UV_LIMIT;
 		return WARD_OK;
 	case AGENT_OP_GOOD:
 	case AGENT_OP_BAD:
@@ -504,15 +517,16 @@ ward_err agent_uvars_apply(struct agent_uvars *u, unsigned *mask, const struct a
 		u->v[AGENT_UV_UPGRADE] = 0;
 		u->v[AGENT_UV_COUNT] = 0;
 		*mask = 1u << AGENT_UV_SLOT | 1u << AGENT_UV_GOOD | 1u << AGENT_UV_UPGRADE |
-			1u << AGENT_UV_COUNT;
+		        1u << AGENT_UV_COUNT;
 		return WARD_OK;
 	}
 	return ward_msg_set(m, WARD_E_INVAL, "unknown boot operation %d", (int)op);
 }
 
-/* "name=value\n" for each variable in mask, in agent_uvar_names order, into *out (initialised here). */
+/* "name=value\n" for each variable in mask, in agent_uvar_names order, into *out (initialised
+ * here). */
 ward_err agent_uvars_format(const struct agent_uvars *u, unsigned mask, struct ward_buf *out,
-			    struct ward_msg *m)
+                            struct ward_msg *m)
 {
 	ward_err e = WARD_OK;
 
@@ -522,7 +536,7 @@ ward_err agent_uvars_format(const struct agent_uvars *u, unsigned mask, struct w
 			continue;
 		if (i <= AGENT_UV_GOOD)
 			e = ward_buf_printf(out, "%s=%s\n", agent_uvar_names[i],
-					    agent_slot_name((int)u->v[i]));
+			                    agent_slot_name((int)u->v[i]));
 		else
 			e = ward_buf_printf(out, "%s=%u\n", agent_uvar_names[i], u->v[i]);
 	}
@@ -540,7 +554,7 @@ ward_err agent_uvars_format(const struct agent_uvars *u, unsigned mask, struct w
  * trial with bootlimit 0 would never fall back: that is refused as an error.
  */
 ward_err agent_uvars_state(const struct agent_uvars *u, struct agent_boot_state *out,
-			   const char *where, struct ward_msg *m)
+                           const char *where, struct ward_msg *m)
 {
 	struct agent_boot_state st = {0};
 	unsigned count = u->v[AGENT_UV_COUNT], limit = u->v[AGENT_UV_LIMIT];
@@ -552,9 +566,9 @@ ward_err agent_uvars_state(const struct agent_uvars *u, struct agent_boot_state 
 	if (u->v[AGENT_UV_UPGRADE]) {
 		if (limit == 0)
 			return ward_msg_set(m, WARD_E_PARSE,
-					    "%s: upgrade_available=1 but bootlimit is 0 or unset: "
-					    "U-Boot would never fall back to ward_good",
-					    where);
+			                    "%s: upgrade_available=1 but bootlimit is 0 or unset: "
+			                    "U-Boot would never fall back to ward_good",
+			                    where);
 		st.trial = (int)u->v[AGENT_UV_SLOT];
 		st.attempts_left = count < limit ? limit - count : 0;
 		if (st.attempts_left == 0)

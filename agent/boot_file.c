@@ -20,10 +20,16 @@
 /*
  * ---- private to agent/boot*.c, defined in boot.c (keep identical) ---------
  */
-#define AGENT_BOOT_OUT_MAX 4096 /* most stdout kept from a bootloader tool */
-#define AGENT_UV_NUM_MAX 1000000u /* largest bootcount/bootlimit accepted */
-enum agent_uvar { AGENT_UV_SLOT, AGENT_UV_GOOD, AGENT_UV_UPGRADE, AGENT_UV_COUNT, AGENT_UV_LIMIT,
-		  AGENT_UV_N };
+#define AGENT_BOOT_OUT_MAX 4096     /* most stdout kept from a bootloader tool */
+#define AGENT_UV_NUM_MAX   1000000u /* largest bootcount/bootlimit accepted */
+enum agent_uvar {
+	AGENT_UV_SLOT,
+	AGENT_UV_GOOD,
+	AGENT_UV_UPGRADE,
+	AGENT_UV_COUNT,
+	AGENT_UV_LIMIT,
+	AGENT_UV_N
+};
 enum agent_boot_op { AGENT_OP_TRY, AGENT_OP_GOOD, AGENT_OP_BAD };
 struct agent_uvars {
 	unsigned v[AGENT_UV_N]; /* slots as 0/1, upgrade_available 0/1, counts; unset = 0 */
@@ -32,20 +38,20 @@ extern const char *const agent_uvar_names[AGENT_UV_N];
 int agent_boot_slot_parse(const char *s, size_t n);
 ward_err agent_boot_check_slot(int slot, struct ward_msg *m) WARD_MUST_USE;
 ward_err agent_boot_run(const char *const *argv, const char *package, struct ward_buf *out,
-			struct ward_msg *m) WARD_MUST_USE;
+                        struct ward_msg *m) WARD_MUST_USE;
 int agent_uvar_lookup(const char *name, size_t n);
 ward_err agent_uvars_parse(struct agent_uvars *u, int i, const char *value, const char *where,
-			   struct ward_msg *m) WARD_MUST_USE;
+                           struct ward_msg *m) WARD_MUST_USE;
 ward_err agent_uvars_apply(struct agent_uvars *u, unsigned *mask, const struct agent_config *cfg,
-			   enum agent_boot_op op, int slot, struct ward_msg *m) WARD_MUST_USE;
+                           enum agent_boot_op op, int slot, struct ward_msg *m) WARD_MUST_USE;
 ward_err agent_uvars_format(const struct agent_uvars *u, unsigned mask, struct ward_buf *out,
-			    struct ward_msg *m) WARD_MUST_USE;
+                            struct ward_msg *m) WARD_MUST_USE;
 ward_err agent_uvars_state(const struct agent_uvars *u, struct agent_boot_state *out,
-			   const char *where, struct ward_msg *m) WARD_MUST_USE;
+                           const char *where, struct ward_msg *m) WARD_MUST_USE;
 /* ---- end of the private declarations ------------------------------------ */
 
 #define ENV_FILE_MAX 4096 /* largest environment file accepted */
-#define VALUE_MAX 64      /* longest value accepted */
+#define VALUE_MAX    64   /* longest value accepted */
 
 static ward_err check_cfg(const struct agent_config *cfg, struct ward_msg *m)
 {
@@ -55,8 +61,7 @@ static ward_err check_cfg(const struct agent_config *cfg, struct ward_msg *m)
 }
 
 /* Read cfg->env_file into *u (untouched on failure); a missing file is all defaults. */
-static ward_err read_vars(const struct agent_config *cfg, struct agent_uvars *u,
-			  struct ward_msg *m)
+static ward_err read_vars(const struct agent_config *cfg, struct agent_uvars *u, struct ward_msg *m)
 {
 	struct agent_uvars got = {{0}};
 	unsigned seen = 0;
@@ -90,27 +95,28 @@ static ward_err read_vars(const struct agent_config *cfg, struct agent_uvars *u,
 
 		if (!nl) {
 			e = ward_msg_set(m, WARD_E_PARSE, "%s:%d: last line has no newline", path,
-					 line);
+			                 line);
 			goto out;
 		}
 		eq = memchr(p, '=', (size_t)(nl - p));
 		i = eq ? agent_uvar_lookup(p, (size_t)(eq - p)) : -1;
 		if (i < 0) {
-			e = ward_msg_set(m, WARD_E_PARSE,
-					 "%s:%d: '%.*s' is not name=value with a ward variable name",
-					 path, line, (int)(nl - p > 40 ? 40 : nl - p), p);
+			e = ward_msg_set(
+			    m, WARD_E_PARSE,
+			    "%s:%d: '%.*s' is not name=value with a ward variable name", path, line,
+			    (int)(nl - p > 40 ? 40 : nl - p), p);
 			goto out;
 		}
 		if (seen & 1u << i) {
 			e = ward_msg_set(m, WARD_E_PARSE, "%s:%d: %s is set twice", path, line,
-					 agent_uvar_names[i]);
+			                 agent_uvar_names[i]);
 			goto out;
 		}
 		seen |= 1u << i;
 		vlen = (size_t)(nl - eq - 1);
 		if (vlen > VALUE_MAX) {
 			e = ward_msg_set(m, WARD_E_PARSE, "%s:%d: value of %s is too long", path,
-					 line, agent_uvar_names[i]);
+			                 line, agent_uvar_names[i]);
 			goto out;
 		}
 		memcpy(value, eq + 1, vlen);
@@ -132,7 +138,7 @@ out:
 }
 
 static ward_err file_change(const struct agent_config *cfg, enum agent_boot_op op, int slot,
-			    struct ward_msg *m)
+                            struct ward_msg *m)
 {
 	struct agent_uvars u;
 	struct ward_buf text;
@@ -172,7 +178,7 @@ static ward_err file_mark_bad(const struct agent_config *cfg, int slot, struct w
 }
 
 static ward_err file_query(const struct agent_config *cfg, struct agent_boot_state *out,
-			   struct ward_msg *m)
+                           struct ward_msg *m)
 {
 	struct agent_uvars u;
 	ward_err e = read_vars(cfg, &u, m);
@@ -183,9 +189,9 @@ static ward_err file_query(const struct agent_config *cfg, struct agent_boot_sta
 }
 
 const struct agent_boot_ops agent_boot_file = {
-	.name = "file",
-	.try_once = file_try_once,
-	.mark_good = file_mark_good,
-	.mark_bad = file_mark_bad,
-	.query = file_query,
+    .name = "file",
+    .try_once = file_try_once,
+    .mark_good = file_mark_good,
+    .mark_bad = file_mark_bad,
+    .query = file_query,
 };

@@ -6,7 +6,7 @@
  * trial, which GRUB ignores, so that wardd still knows a trial is pending
  * after GRUB cleared next_entry). An empty or absent variable is unset (GRUB
  * clears next_entry by saving it empty); an absent grubenv is all unset,
- * which GRUB boots as slot A.
+ * which GRUB boots as slot A; so is an empty one.
  *
  * Atomicity: grub-editenv does NOT replace the file atomically. `set` and
  * `unset` open FILE with O_TRUNC and write the 1 KiB block back in place
@@ -39,14 +39,13 @@
 /*
  * ---- private to agent/boot*.c, defined in boot.c (keep identical) ---------
  */
-#define AGENT_BOOT_OUT_MAX 4096 /* most stdout kept from a bootloader tool */
 int agent_boot_slot_parse(const char *s, size_t n);
 ward_err agent_boot_check_slot(int slot, struct ward_msg *m) WARD_MUST_USE;
 ward_err agent_boot_run(const char *const *argv, const char *package, struct ward_buf *out,
-			struct ward_msg *m) WARD_MUST_USE;
+                        struct ward_msg *m) WARD_MUST_USE;
 /* ---- end of the private declarations ------------------------------------ */
 
-#define PACKAGE "grub-common"
+#define PACKAGE     "grub-common"
 #define GRUBENV_MAX 65536 /* GRUB's block is 1 KiB; larger files are refused */
 
 enum { GV_SAVED, GV_NEXT, GV_TRIAL, GV_N };
@@ -59,14 +58,14 @@ struct grub_vars {
 static ward_err check_cfg(const struct agent_config *cfg, struct ward_msg *m)
 {
 	if (!cfg->grubenv[0] || cfg->grubenv[0] == '-')
-		return ward_msg_set(m, WARD_E_INVAL, "[bootloader] grubenv = '%s' is not a file path",
-				    cfg->grubenv);
+		return ward_msg_set(m, WARD_E_INVAL,
+		                    "[bootloader] grubenv = '%s' is not a file path", cfg->grubenv);
 	return WARD_OK;
 }
 
 /* Parse `grub-editenv FILE list` output (where names FILE) into *g. */
 static ward_err parse_list(const char *where, const struct ward_buf *out, struct grub_vars *g,
-			   struct ward_msg *m)
+                           struct ward_msg *m)
 {
 	struct grub_vars got = {{-1, -1, -1}};
 	unsigned seen = 0;
@@ -74,20 +73,21 @@ static ward_err parse_list(const char *where, const struct ward_buf *out, struct
 
 	if (memchr(p, '\0', out->len))
 		return ward_msg_set(m, WARD_E_PARSE, "%s: grub-editenv list printed a NUL byte",
-				    where);
+		                    where);
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		const char *eq;
 
 		if (!nl)
 			return ward_msg_set(m, WARD_E_PARSE, "%s: grub-editenv list output is cut",
-					    where);
+			                    where);
 		eq = memchr(p, '=', (size_t)(nl - p));
 		if (!eq || eq == p)
-			return ward_msg_set(m, WARD_E_PARSE,
-					    "%s: line '%.*s' is not name=value (a value spanning "
-					    "lines?); wardd cannot read this environment unambiguously",
-					    where, (int)(nl - p > 40 ? 40 : nl - p), p);
+			return ward_msg_set(
+			    m, WARD_E_PARSE,
+			    "%s: line '%.*s' is not name=value (a value spanning "
+			    "lines?); wardd cannot read this environment unambiguously",
+			    where, (int)(nl - p > 40 ? 40 : nl - p), p);
 		for (int i = 0; i < GV_N; i++) {
 			size_t n = strlen(gv_names[i]);
 			size_t vlen = (size_t)(nl - eq - 1);
@@ -95,16 +95,16 @@ static ward_err parse_list(const char *where, const struct ward_buf *out, struct
 			if ((size_t)(eq - p) != n || memcmp(p, gv_names[i], n) != 0)
 				continue;
 			if (seen & 1u << i)
-				return ward_msg_set(m, WARD_E_PARSE, "%s: %s is listed twice", where,
-						    gv_names[i]);
+				return ward_msg_set(m, WARD_E_PARSE, "%s: %s is listed twice",
+				                    where, gv_names[i]);
 			seen |= 1u << i;
 			if (vlen == 0)
 				break; /* empty is unset: GRUB clears next_entry this way */
 			got.v[i] = agent_boot_slot_parse(eq + 1, vlen);
 			if (got.v[i] < 0)
-				return ward_msg_set(m, WARD_E_PARSE,
-						    "%s: %s=%.*s is not a ward slot (A or B)", where,
-						    gv_names[i], (int)(vlen > 40 ? 40 : vlen), eq + 1);
+				return ward_msg_set(
+				    m, WARD_E_PARSE, "%s: %s=%.*s is not a ward slot (A or B)",
+				    where, gv_names[i], (int)(vlen > 40 ? 40 : vlen), eq + 1);
 		}
 		p = nl + 1;
 	}
@@ -128,7 +128,7 @@ static ward_err list_vars(const char *path, struct grub_vars *g, struct ward_msg
 
 /* The file grub-editenv should edit: grubenv itself, or where it links to. */
 static ward_err resolve(const struct agent_config *cfg, char *path, size_t n, bool *exists,
-			struct ward_msg *m)
+                        struct ward_msg *m)
 {
 	struct stat st;
 
@@ -137,8 +137,8 @@ static ward_err resolve(const struct agent_config *cfg, char *path, size_t n, bo
 			return ward_msg_set(m, WARD_E_IO, "%s: %s", cfg->grubenv, strerror(errno));
 		*exists = false;
 		return ward_snprintf(path, n, "%s", cfg->grubenv)
-			       ? ward_msg_set(m, WARD_E_TOOBIG, "%s: path too long", cfg->grubenv)
-			       : WARD_OK;
+		           ? ward_msg_set(m, WARD_E_TOOBIG, "%s: path too long", cfg->grubenv)
+		           : WARD_OK;
 	}
 	*exists = true;
 	if (S_ISLNK(st.st_mode)) {
@@ -155,6 +155,13 @@ static ward_err resolve(const struct agent_config *cfg, char *path, size_t n, bo
 	}
 	if (!S_ISREG(st.st_mode))
 		return ward_msg_set(m, WARD_E_INVAL, "%s: not a regular file", path);
+	/*
+	 * An empty grubenv is what an in-place grub-editenv write cut by power
+	 * leaves; GRUB's `[ -s grubenv ]` skips it and boots slot A: it is as
+	 * good as missing, and is recreated on the next change.
+	 */
+	if (st.st_size == 0)
+		*exists = false;
 	return WARD_OK;
 }
 
@@ -180,7 +187,7 @@ static ward_err copy_into(const char *path, int fd, struct ward_msg *m)
 			continue;
 		if (w < 0) {
 			e = ward_msg_set(m, WARD_E_IO, "copy of %s: write: %s", path,
-					 strerror(errno));
+			                 strerror(errno));
 			goto out;
 		}
 		off += (size_t)w;
@@ -209,7 +216,7 @@ static ward_err fsync_path(const char *path, struct ward_msg *m)
  * next_entry ward_trial (good, bad), on a copy that then replaces grubenv.
  */
 static ward_err grub_change(const struct agent_config *cfg, bool trial, int slot,
-			    struct ward_msg *m)
+                            struct ward_msg *m)
 {
 	char path[AGENT_PATH_MAX], tmp[AGENT_PATH_MAX + 16], tmpnew[AGENT_PATH_MAX + 32];
 	char set1[32], set2[32];
@@ -230,7 +237,7 @@ static ward_err grub_change(const struct agent_config *cfg, bool trial, int slot
 	fd = mkstemp(tmp);
 	if (fd < 0)
 		return ward_msg_set(m, WARD_E_IO, "%s: cannot create a temporary copy: %s", path,
-				    strerror(errno));
+		                    strerror(errno));
 	made = true;
 	if (ward_snprintf(tmpnew, sizeof(tmpnew), "%s.new", tmp)) {
 		e = ward_msg_set(m, WARD_E_TOOBIG, "%s: path too long", tmp);
@@ -268,8 +275,8 @@ static ward_err grub_change(const struct agent_config *cfg, bool trial, int slot
 		e = agent_boot_run(argv, PACKAGE, NULL, m);
 	} else {
 		const char *argv1[] = {"grub-editenv", tmp, "set", set1, NULL};
-		const char *argv2[] = {"grub-editenv", tmp, "unset", "next_entry", "ward_trial",
-				       NULL};
+		const char *argv2[] = {"grub-editenv", tmp,          "unset",
+		                       "next_entry",   "ward_trial", NULL};
 
 		want.v[GV_SAVED] = slot;
 		if (ward_snprintf(set1, sizeof(set1), "saved_entry=%s", agent_slot_name(slot))) {
@@ -292,10 +299,11 @@ static ward_err grub_change(const struct agent_config *cfg, bool trial, int slot
 		if (trial && i == GV_SAVED)
 			continue;
 		if (got.v[i] != want.v[i]) {
-			e = ward_msg_set(m, WARD_E_IO,
-					 "grub-editenv exited 0 but the copy of %s does not hold the "
-					 "new %s; %s left unchanged",
-					 path, gv_names[i], path);
+			e = ward_msg_set(
+			    m, WARD_E_IO,
+			    "grub-editenv exited 0 but the copy of %s does not hold the "
+			    "new %s; %s left unchanged",
+			    path, gv_names[i], path);
 			goto out;
 		}
 	}
@@ -339,7 +347,7 @@ static ward_err grub_mark_bad(const struct agent_config *cfg, int slot, struct w
  * GRUB has no boot counter here, a trial slot is booted once.
  */
 static ward_err grub_query(const struct agent_config *cfg, struct agent_boot_state *out,
-			   struct ward_msg *m)
+                           struct ward_msg *m)
 {
 	struct grub_vars g = {{-1, -1, -1}};
 	struct agent_boot_state st;
@@ -364,9 +372,9 @@ static ward_err grub_query(const struct agent_config *cfg, struct agent_boot_sta
 }
 
 const struct agent_boot_ops agent_boot_grub = {
-	.name = "grub",
-	.try_once = grub_try_once,
-	.mark_good = grub_mark_good,
-	.mark_bad = grub_mark_bad,
-	.query = grub_query,
+    .name = "grub",
+    .try_once = grub_try_once,
+    .mark_good = grub_mark_good,
+    .mark_bad = grub_mark_bad,
+    .query = grub_query,
 };

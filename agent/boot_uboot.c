@@ -32,10 +32,16 @@
 /*
  * ---- private to agent/boot*.c, defined in boot.c (keep identical) ---------
  */
-#define AGENT_BOOT_OUT_MAX 4096 /* most stdout kept from a bootloader tool */
-#define AGENT_UV_NUM_MAX 1000000u /* largest bootcount/bootlimit accepted */
-enum agent_uvar { AGENT_UV_SLOT, AGENT_UV_GOOD, AGENT_UV_UPGRADE, AGENT_UV_COUNT, AGENT_UV_LIMIT,
-		  AGENT_UV_N };
+#define AGENT_BOOT_OUT_MAX 4096     /* most stdout kept from a bootloader tool */
+#define AGENT_UV_NUM_MAX   1000000u /* largest bootcount/bootlimit accepted */
+enum agent_uvar {
+	AGENT_UV_SLOT,
+	AGENT_UV_GOOD,
+	AGENT_UV_UPGRADE,
+	AGENT_UV_COUNT,
+	AGENT_UV_LIMIT,
+	AGENT_UV_N
+};
 enum agent_boot_op { AGENT_OP_TRY, AGENT_OP_GOOD, AGENT_OP_BAD };
 struct agent_uvars {
 	unsigned v[AGENT_UV_N]; /* slots as 0/1, upgrade_available 0/1, counts; unset = 0 */
@@ -44,28 +50,28 @@ extern const char *const agent_uvar_names[AGENT_UV_N];
 int agent_boot_slot_parse(const char *s, size_t n);
 ward_err agent_boot_check_slot(int slot, struct ward_msg *m) WARD_MUST_USE;
 ward_err agent_boot_run(const char *const *argv, const char *package, struct ward_buf *out,
-			struct ward_msg *m) WARD_MUST_USE;
+                        struct ward_msg *m) WARD_MUST_USE;
 int agent_uvar_lookup(const char *name, size_t n);
 ward_err agent_uvars_parse(struct agent_uvars *u, int i, const char *value, const char *where,
-			   struct ward_msg *m) WARD_MUST_USE;
+                           struct ward_msg *m) WARD_MUST_USE;
 ward_err agent_uvars_apply(struct agent_uvars *u, unsigned *mask, const struct agent_config *cfg,
-			   enum agent_boot_op op, int slot, struct ward_msg *m) WARD_MUST_USE;
+                           enum agent_boot_op op, int slot, struct ward_msg *m) WARD_MUST_USE;
 ward_err agent_uvars_format(const struct agent_uvars *u, unsigned mask, struct ward_buf *out,
-			    struct ward_msg *m) WARD_MUST_USE;
+                            struct ward_msg *m) WARD_MUST_USE;
 ward_err agent_uvars_state(const struct agent_uvars *u, struct agent_boot_state *out,
-			   const char *where, struct ward_msg *m) WARD_MUST_USE;
+                           const char *where, struct ward_msg *m) WARD_MUST_USE;
 /* ---- end of the private declarations ------------------------------------ */
 
-#define PACKAGE "libubootenv-tool"
+#define PACKAGE       "libubootenv-tool"
 #define FW_CONFIG_MAX 16384 /* fw_env.config is a few lines */
-#define VALUE_MAX 64        /* longest value of a ward variable accepted */
+#define VALUE_MAX     64    /* longest value of a ward variable accepted */
 
 static ward_err check_cfg(const struct agent_config *cfg, struct ward_msg *m)
 {
 	if (!cfg->fw_env_config[0] || cfg->fw_env_config[0] == '-')
 		return ward_msg_set(m, WARD_E_INVAL,
-				    "[bootloader] fw_env_config = '%s' is not a file path",
-				    cfg->fw_env_config);
+		                    "[bootloader] fw_env_config = '%s' is not a file path",
+		                    cfg->fw_env_config);
 	return WARD_OK;
 }
 
@@ -108,17 +114,17 @@ static ward_err check_redundant(const struct agent_config *cfg, struct ward_msg 
 	}
 	ward_buf_free(&b);
 	if (copies < 2)
-		return ward_msg_set(m, WARD_E_UNSUPPORTED,
-				    "%s lists %d U-Boot environment cop%s; wardd needs a redundant "
-				    "environment (two copies, CONFIG_ENV_REDUNDANT in U-Boot) so that "
-				    "a power cut during a write cannot lose the environment",
-				    cfg->fw_env_config, copies, copies == 1 ? "y" : "ies");
+		return ward_msg_set(
+		    m, WARD_E_UNSUPPORTED,
+		    "%s lists %d U-Boot environment cop%s; wardd needs a redundant "
+		    "environment (two copies, CONFIG_ENV_REDUNDANT in U-Boot) so that "
+		    "a power cut during a write cannot lose the environment",
+		    cfg->fw_env_config, copies, copies == 1 ? "y" : "ies");
 	return WARD_OK;
 }
 
 /* Read the five ward variables with fw_printenv into *u (untouched on failure). */
-static ward_err read_vars(const struct agent_config *cfg, struct agent_uvars *u,
-			  struct ward_msg *m)
+static ward_err read_vars(const struct agent_config *cfg, struct agent_uvars *u, struct ward_msg *m)
 {
 	const char *argv[4 + AGENT_UV_N] = {"fw_printenv", "-c", cfg->fw_env_config};
 	struct agent_uvars got = {{0}};
@@ -135,8 +141,8 @@ static ward_err read_vars(const struct agent_config *cfg, struct agent_uvars *u,
 	argv[3 + AGENT_UV_N] = NULL;
 	e = agent_boot_run(argv, PACKAGE, &out, m);
 	if (e)
-		return ward_msg_prefix(m, e, "reading the U-Boot environment (%s): ",
-				       cfg->fw_env_config);
+		return ward_msg_prefix(m, e,
+		                       "reading the U-Boot environment (%s): ", cfg->fw_env_config);
 	if (ward_snprintf(where, sizeof(where), "U-Boot environment (%s)", cfg->fw_env_config))
 		where[0] = '\0';
 	p = (const char *)out.p;
@@ -151,18 +157,20 @@ static ward_err read_vars(const struct agent_config *cfg, struct agent_uvars *u,
 		char value[VALUE_MAX + 1];
 		size_t vlen;
 
-		if (!nl || (size_t)(nl - p) < nlen + 1 || memcmp(p, agent_uvar_names[i], nlen) != 0 ||
-		    p[nlen] != '=') {
+		if (!nl || (size_t)(nl - p) < nlen + 1 ||
+		    memcmp(p, agent_uvar_names[i], nlen) != 0 || p[nlen] != '=') {
 			e = ward_msg_set(m, WARD_E_PARSE,
-					 "%s: unexpected output from fw_printenv where '%s=' was "
-					 "expected: '%.40s'",
-					 where, agent_uvar_names[i], p);
+			                 "%s: unexpected output from fw_printenv where '%s=' was "
+			                 "expected: '%.40s'",
+			                 where, agent_uvar_names[i], p);
 			goto out;
 		}
 		vlen = (size_t)(nl - (p + nlen + 1));
 		if (vlen > VALUE_MAX) {
-			e = ward_msg_set(m, WARD_E_PARSE, "%s: %s is %zu bytes long; not a value "
-					 "wardd writes", where, agent_uvar_names[i], vlen);
+			e = ward_msg_set(m, WARD_E_PARSE,
+			                 "%s: %s is %zu bytes long; not a value "
+			                 "wardd writes",
+			                 where, agent_uvar_names[i], vlen);
 			goto out;
 		}
 		memcpy(value, p + nlen + 1, vlen);
@@ -174,9 +182,9 @@ static ward_err read_vars(const struct agent_config *cfg, struct agent_uvars *u,
 	}
 	if (p != end) {
 		e = ward_msg_set(m, WARD_E_PARSE,
-				 "%s: fw_printenv printed more than the five variables asked for "
-				 "(a value spanning lines?): '%.40s'",
-				 where, p);
+		                 "%s: fw_printenv printed more than the five variables asked for "
+		                 "(a value spanning lines?): '%.40s'",
+		                 where, p);
 		goto out;
 	}
 	*u = got;
@@ -199,7 +207,8 @@ static ward_err write_script(const struct ward_buf *s, char *path, size_t n, str
 		return ward_msg_set(m, WARD_E_TOOBIG, "TMPDIR '%s' is too long", dir);
 	fd = mkstemp(path);
 	if (fd < 0) {
-		ward_err e = ward_msg_set(m, WARD_E_IO, "%s: cannot create: %s", path, strerror(errno));
+		ward_err e =
+		    ward_msg_set(m, WARD_E_IO, "%s: cannot create: %s", path, strerror(errno));
 
 		path[0] = '\0';
 		return e;
@@ -210,8 +219,8 @@ static ward_err write_script(const struct ward_buf *s, char *path, size_t n, str
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0) {
-			ward_err e = ward_msg_set(m, WARD_E_IO, "%s: write: %s", path,
-						  strerror(errno));
+			ward_err e =
+			    ward_msg_set(m, WARD_E_IO, "%s: write: %s", path, strerror(errno));
 
 			close(fd);
 			return e;
@@ -224,7 +233,7 @@ static ward_err write_script(const struct ward_buf *s, char *path, size_t n, str
 }
 
 static ward_err uboot_change(const struct agent_config *cfg, enum agent_boot_op op, int slot,
-			     struct ward_msg *m)
+                             struct ward_msg *m)
 {
 	struct agent_uvars want = {{0}}, got;
 	struct ward_buf script;
@@ -250,8 +259,8 @@ static ward_err uboot_change(const struct agent_config *cfg, enum agent_boot_op 
 
 		e = agent_boot_run(argv, PACKAGE, NULL, m);
 		if (e)
-			e = ward_msg_prefix(m, e, "writing the U-Boot environment (%s): ",
-					    cfg->fw_env_config);
+			e = ward_msg_prefix(
+			    m, e, "writing the U-Boot environment (%s): ", cfg->fw_env_config);
 	}
 	if (tmp[0])
 		unlink(tmp);
@@ -264,10 +273,11 @@ static ward_err uboot_change(const struct agent_config *cfg, enum agent_boot_op 
 		return ward_msg_prefix(m, e, "after fw_setenv: ");
 	for (int i = 0; i < AGENT_UV_N; i++)
 		if (mask & 1u << i && got.v[i] != want.v[i])
-			return ward_msg_set(m, WARD_E_IO,
-					    "fw_setenv -c %s exited 0 but %s was not stored (a "
-					    "read-only variable in .flags? a write-protected device?)",
-					    cfg->fw_env_config, agent_uvar_names[i]);
+			return ward_msg_set(
+			    m, WARD_E_IO,
+			    "fw_setenv -c %s exited 0 but %s was not stored (a "
+			    "read-only variable in .flags? a write-protected device?)",
+			    cfg->fw_env_config, agent_uvar_names[i]);
 	return WARD_OK;
 }
 
@@ -287,7 +297,7 @@ static ward_err uboot_mark_bad(const struct agent_config *cfg, int slot, struct 
 }
 
 static ward_err uboot_query(const struct agent_config *cfg, struct agent_boot_state *out,
-			    struct ward_msg *m)
+                            struct ward_msg *m)
 {
 	struct agent_uvars u;
 	char where[AGENT_PATH_MAX + 32];
@@ -301,9 +311,9 @@ static ward_err uboot_query(const struct agent_config *cfg, struct agent_boot_st
 }
 
 const struct agent_boot_ops agent_boot_uboot = {
-	.name = "uboot",
-	.try_once = uboot_try_once,
-	.mark_good = uboot_mark_good,
-	.mark_bad = uboot_mark_bad,
-	.query = uboot_query,
+    .name = "uboot",
+    .try_once = uboot_try_once,
+    .mark_good = uboot_mark_good,
+    .mark_bad = uboot_mark_bad,
+    .query = uboot_query,
 };

@@ -6,13 +6,39 @@
 #ifndef WARD_CLI_H
 #define WARD_CLI_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 #include "ward/err.h"
 
 int cli_tuf(int argc, char **argv);  /* cli/tuf.c: the TUF conformance client CLI */
 int cli_repo(int argc, char **argv); /* cli/repo.c: the maker's repository tool */
 int cli_bundle(int argc, char **argv); /* cli/bundle.c: offline update bundles */
+int cli_init(int argc, char **argv);      /* cli/init.c: create a deployment directory */
+int cli_batch(int argc, char **argv);     /* cli/batch.c: production authorizations */
+int cli_provision(int argc, char **argv); /* cli/provision.c: a device's identity over EST */
+int cli_device(int argc, char **argv);    /* cli/device.c: revoke, decommission, list */
+int cli_audit(int argc, char **argv);     /* cli/audit.c: verify the audit chain */
+
+/*
+ * Shared by the deployment commands (batch, device, audit), defined in
+ * cli/init.c next to the code that lays the deployment out.
+ */
+struct srv_conf;
+struct srv_store;
+/* Load DIR/ward.conf at conf_path into *c and open its database (caller closes *s). */
+ward_err cli_deploy_open(const char *conf_path, struct srv_conf *c, struct srv_store **s,
+			 struct ward_msg *m) WARD_MUST_USE;
+/*
+ * Sign a new CRL with the issuing CA listing every revoked certificate in s,
+ * with the next CRL number, and replace c->crl with it atomically.
+ */
+ward_err cli_crl_publish(const struct srv_conf *c, struct srv_store *s, struct ward_msg *m) WARD_MUST_USE;
+/* A device serial or model: 1..max of [A-Za-z0-9._-] (what ward-server accepts). */
+bool cli_ident_ok(const char *s, size_t max);
+/* t as "YYYY-MM-DDTHH:MM:SSZ" (UTC) into out. */
+void cli_utc(time_t t, char out[21]);
 
 /* Print "ward: <text>" on stderr, one line. */
 void cli_error(const char *fmt, ...) WARD_PRINTF(1, 2);

@@ -17,13 +17,18 @@ static const struct subcommand subcommands[] = {
 	{"tuf", cli_tuf, "TUF client: init, refresh, download (tuf-conformance CLI)"},
 	{"repo", cli_repo, "image repository: init, add, delegate, sign, rotate, timestamp"},
 	{"bundle", cli_bundle, "offline update bundles: create, info"},
+	{"init", cli_init, "create a deployment directory: CA, server certificate, database"},
+	{"batch", cli_batch, "production authorizations for a factory: create"},
+	{"provision", cli_provision, "give a device its identity over EST (factory station)"},
+	{"device", cli_device, "device registry: revoke, decommission, list, crl"},
+	{"audit", cli_audit, "audit log: verify the hash chain"},
 };
 
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: ward <command> [options]\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
-		fprintf(out, "  %-8s %s\n", subcommands[i].name, subcommands[i].summary);
+		fprintf(out, "  %-10s %s\n", subcommands[i].name, subcommands[i].summary);
 	fprintf(out, "\n`ward <command> --help` describes each command.\n");
 }
 

@@ -1,0 +1,84 @@
+-- server/schema.sql — ward-server's registry schema, for people: SQLite and
+-- PostgreSQL alike (BIGINT is 64-bit in both; times are integer seconds since
+-- the epoch, UTC).
+--
+-- ward-server does not read this file: the same SQL is embedded in
+-- server/store.c (schema_bootstrap and migrations[]), applied in order on
+-- open and recorded in schema_version. tests/unit/store.c checks that this
+-- file and the embedded SQL agree (comments and whitespace aside). To change
+-- the schema, append a migration in both places; never edit a shipped one.
+
+-- Applied on every open: which migrations have run.
+CREATE TABLE IF NOT EXISTS schema_version (
+  version BIGINT PRIMARY KEY,
+  applied BIGINT NOT NULL
+);
+
+-- Migration 1: the initial registry.
+
+-- Production batches: "factory F may enrol `count` devices of `model` until
+-- `expires`", authenticated over EST with HTTP Basic `username` and a
+-- password whose hash is pass_hash. `used` counts enrolments; it only grows,
+-- inside the enrolment's transaction.
+CREATE TABLE batches (
+  id        TEXT PRIMARY KEY,
+  username  TEXT NOT NULL UNIQUE,
+  pass_hash TEXT NOT NULL,
+  model     TEXT NOT NULL,
+  count     BIGINT NOT NULL CHECK (count >= 0),
+  used      BIGINT NOT NULL CHECK (used >= 0 AND used <= count),
+  expires   BIGINT NOT NULL,
+  created   BIGINT NOT NULL
+);
+
+-- Devices: one row per enrolled serial (unique: the primary key). cert_serial
+-- is the current certificate (a row of certs with device_serial = serial);
+-- facts is the last check-in's JSON object, '' before the first.
+CREATE TABLE devices (
+  serial         TEXT PRIMARY KEY,
+  model          TEXT NOT NULL,
+  batch_id       TEXT NOT NULL REFERENCES batches (id),
+  status         TEXT NOT NULL CHECK (status IN ('active', 'revoked', 'decommissioned')),
+  cert_serial    TEXT NOT NULL,
+  cert_not_after BIGINT NOT NULL,
+  enrolled       BIGINT NOT NULL,
+  last_seen      BIGINT NOT NULL,
+  facts          TEXT NOT NULL
+);
+CREATE INDEX devices_batch ON devices (batch_id);
+
+-- Every certificate ever issued to a device (serial: lower-case hex).
+-- revoked_at is set on all of a device's certificates when the device is
+-- revoked or decommissioned; those rows make the CRL.
+CREATE TABLE certs (
+  serial        TEXT PRIMARY KEY,
+  device_serial TEXT NOT NULL REFERENCES devices (serial),
+  pem           TEXT NOT NULL,
+  not_after     BIGINT NOT NULL,
+  issued        BIGINT NOT NULL,
+  revoked_at    BIGINT
+);
+CREATE INDEX certs_device ON certs (device_serial);
+CREATE INDEX certs_revoked ON certs (revoked_at) WHERE revoked_at IS NOT NULL;
+
+-- The CRL number: one row, incremented for every CRL published.
+CREATE TABLE crl_state (
+  id     BIGINT PRIMARY KEY CHECK (id = 1),
+  number BIGINT NOT NULL CHECK (number >= 0)
+);
+INSERT INTO crl_state (id, number) VALUES (1, 0);
+
+-- The audit log, append-only and hash-chained (see srv_audit in store.h):
+--   hash = SHA-256(prev_hash bytes || canonical JSON of
+--          {"detail": detail or null, "event", "seq", "subject", "time"})
+-- prev_hash of seq 1 is 64 zeros, of seq n the hash of seq n-1; both hex.
+-- detail holds a JSON object in canonical form, or NULL.
+CREATE TABLE audit (
+  seq       BIGINT PRIMARY KEY CHECK (seq >= 1),
+  time      BIGINT NOT NULL,
+  event     TEXT NOT NULL,
+  subject   TEXT NOT NULL,
+  detail    TEXT,
+  prev_hash TEXT NOT NULL,
+  hash      TEXT NOT NULL
+);
