@@ -81,9 +81,16 @@ ward_err srv_batch_password_ok(const char *encoded, const char *password, bool *
 		return WARD_E_PARSE;
 	salthex = encoded + PREFIX_LEN;
 	dighex = salthex + 2 * SRV_BATCH_SALT_LEN + 1;
-	if (ward_hex_decode(salthex, salt, sizeof(salt)) != WARD_OK ||
-	    ward_hex_decode(dighex, want, sizeof(want)) != WARD_OK)
-		goto out;
+	{
+		/* ward_hex_decode wants exactly 2n hex digits then NUL: decode a copy of the salt */
+		char sbuf[2 * SRV_BATCH_SALT_LEN + 1];
+
+		memcpy(sbuf, salthex, 2 * SRV_BATCH_SALT_LEN);
+		sbuf[2 * SRV_BATCH_SALT_LEN] = '\0';
+		if (ward_hex_decode(sbuf, salt, sizeof(salt)) != WARD_OK ||
+		    ward_hex_decode(dighex, want, sizeof(want)) != WARD_OK)
+			goto out;
+	}
 	/* Bounded work per request; an overlong password cannot match anything we issued. */
 	len = strnlen(password, SRV_BATCH_PASS_MAX + 1);
 	if ((e = digest_of(salt, password, len, got)) != WARD_OK)

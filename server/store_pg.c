@@ -65,6 +65,13 @@ static bool pg_lost(struct pg_conn *c)
 	return PQstatus(c->pg) == CONNECTION_BAD;
 }
 
+/* Connection exceptions (class 08) and the server going away (57P01-57P03). */
+static bool pg_conn_gone(const char *state)
+{
+	return state && (!strncmp(state, "08", 2) || !strcmp(state, "57P01") ||
+			 !strcmp(state, "57P02") || !strcmp(state, "57P03"));
+}
+
 /* Map a failed result (res may be NULL: a send failed) onto ward_err. */
 static ward_err pg_fail(struct pg_conn *c, const PGresult *res, const char *what, struct ward_msg *m)
 {
@@ -75,13 +82,15 @@ static ward_err pg_fail(struct pg_conn *c, const PGresult *res, const char *what
 
 	if (!text)
 		text = PQerrorMessage(c->pg);
+	if (state && !state[0])
+		state = NULL;
 	if (state && !strcmp(state, "23505"))
 		e = WARD_E_EXISTS;
 	else if (state && !strncmp(state, "23", 2))
 		e = WARD_E_INVAL;
 	else if (state && (!strcmp(state, "40001") || !strcmp(state, "40P01") || !strcmp(state, "55P03")))
 		c->retry = true;
-	else if (pg_lost(c) && !c->committing)
+	else if (!c->committing && (pg_conn_gone(state) || pg_lost(c)))
 		c->retry = true;
 	return ward_msg_set(m, e, "postgresql: %s: %s%s%s", what, pg_trim(buf, sizeof(buf), text),
 			    state ? " (SQLSTATE " : "", state ? ")" : "");
@@ -228,6 +237,8 @@ static ward_err pg_exec(void *conn, const char *sql, const struct srv_param *p, 
 	}
 	if (!e && pg_lost(c))
 		e = pg_fail(c, NULL, "statement", m);
+	else if (e && pg_lost(c) && !c->committing)
+		c->retry = true; /* the server said why, then hung up: reconnect and rerun */
 	if (!e && changes)
 		*changes = n;
 	return e;
@@ -239,8 +250,11 @@ static ward_err pg_command(struct pg_conn *c, const char *sql, const char *want,
 	PGresult *res = PQexec(c->pg, sql);
 	ward_err e = WARD_OK;
 
-	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
+	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
 		e = pg_fail(c, res, sql, m);
+		if (pg_lost(c) && !c->committing)
+			c->retry = true;
+	}
 	else if (want && strcmp(PQcmdStatus(res), want) != 0)
 		e = ward_msg_set(m, WARD_E_IO, "postgresql: %s ended in %s: the transaction was rolled back",
 				 sql, PQcmdStatus(res));

@@ -9,7 +9,10 @@
  * requested (not required at the TLS layer: EST enrollment authenticates with
  * HTTP Basic instead) and, when sent, verified against the client CA with
  * validity checked; a client certificate that does not verify fails the
- * handshake. Authorization (which endpoint needs which identity, revocation)
+ * handshake. The client CA file's certificates are trust anchors in their
+ * own right (X509_V_FLAG_PARTIAL_CHAIN): ward-server passes its issuing CA,
+ * so only certificates of this fleet's online issuing CA are accepted, not
+ * anything else that chains to the same root. Authorization (which endpoint needs which identity, revocation)
  * is the server's job, on the verified certificate.
  */
 #ifndef WARD_TLS_H

@@ -162,14 +162,15 @@ static ward_err load_key(SSL_CTX *ctx, const char *path, struct ward_msg *m)
 		err = ward_msg_prefix(m, err, "%s: ", path);
 		goto out;
 	}
-	if (SSL_CTX_use_PrivateKey(ctx, ward_crypto_key_evp(key)) != 1) { /* takes a reference */
-		err = ossl_fail(m, WARD_E_CRYPTO, "cannot use the private key");
-		err = ward_msg_prefix(m, err, "%s: ", path);
+	if (X509_check_private_key(SSL_CTX_get0_certificate(ctx), ward_crypto_key_evp(key)) != 1) {
+		ERR_clear_error();
+		err = ward_msg_set(m, WARD_E_INVAL,
+				   "%s: the private key does not match the server certificate", path);
 		goto out;
 	}
-	if (SSL_CTX_check_private_key(ctx) != 1) {
-		err = ossl_fail(m, WARD_E_INVAL,
-				"the private key does not match the server certificate");
+	if (SSL_CTX_use_PrivateKey(ctx, ward_crypto_key_evp(key)) != 1 || /* takes a reference */
+	    SSL_CTX_check_private_key(ctx) != 1) {
+		err = ossl_fail(m, WARD_E_CRYPTO, "cannot use the private key");
 		err = ward_msg_prefix(m, err, "%s: ", path);
 		goto out;
 	}
@@ -201,7 +202,7 @@ static ward_err load_client_ca(SSL_CTX *ctx, const char *path, struct ward_msg *
 	}
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL); /* requested, not required */
 	SSL_CTX_set_verify_depth(ctx, VERIFY_DEPTH);
-	if (X509_VERIFY_PARAM_set_flags(SSL_CTX_get0_param(ctx), X509_V_FLAG_X509_STRICT) != 1) {
+	if (X509_VERIFY_PARAM_set_flags(SSL_CTX_get0_param(ctx), X509_V_FLAG_X509_STRICT | X509_V_FLAG_PARTIAL_CHAIN) != 1) {
 		err = ossl_fail(m, WARD_E_CRYPTO, "cannot set strict verification");
 		goto out;
 	}

@@ -92,8 +92,19 @@ def mode(path):
     return stat.S_IMODE(os.lstat(path).st_mode)
 
 
+def load_certs(data: bytes):
+    """Every certificate of a PEM bundle (cryptography 38, Debian 12's, has no bundle loader)."""
+    blocks = re.findall(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----\n?", data, re.S)
+    return [x509.load_pem_x509_certificate(b) for b in blocks]
+
+
 def load_cert(path, index=0):
-    return x509.load_pem_x509_certificates(Path(path).read_bytes())[index]
+    return load_certs(Path(path).read_bytes())[index]
+
+
+def utc(dt):
+    """cryptography 38 returns naive UTC datetimes; make them aware."""
+    return dt if dt.tzinfo else dt.replace(tzinfo=datetime.timezone.utc)
 
 
 def openssl(*args, ok=True):
@@ -201,7 +212,7 @@ def test_init_certificates(deploy):
     d = deploy("fleet", "--server-name", "ward.example.com")
     root = load_cert(d / "ca/root.pem")
     issuing = load_cert(d / "ca/issuing.pem")
-    server, server_issuer = x509.load_pem_x509_certificates((d / "ca/server.pem").read_bytes())
+    server, server_issuer = load_certs((d / "ca/server.pem").read_bytes())
     assert server_issuer == issuing, "server.pem is the server certificate, then issuing.pem"
 
     # openssl, not ward, verifies the chain.
@@ -211,12 +222,12 @@ def test_init_certificates(deploy):
     openssl("verify", "-CAfile", d / "ca/root.pem", d / "ca/issuing.pem")
 
     def life(c):
-        return c.not_valid_after_utc - c.not_valid_before_utc
+        return c.not_valid_after - c.not_valid_before
 
     day = datetime.timedelta(days=1)
     assert 3649 * day < life(root) < 3651 * day
     assert 729 * day < life(issuing) < 731 * day
-    assert server.not_valid_after_utc <= issuing.not_valid_after_utc
+    assert server.not_valid_after <= issuing.not_valid_after
 
     bc = root.extensions.get_extension_for_class(x509.BasicConstraints).value
     assert bc.ca
@@ -248,7 +259,7 @@ def test_init_crl(deploy):
     assert crl.issuer == issuing.subject
     assert crl.is_signature_valid(issuing.public_key())
     assert len(crl) == 0
-    assert crl.next_update_utc > datetime.datetime.now(datetime.timezone.utc)
+    assert utc(crl.next_update) > datetime.datetime.now(datetime.timezone.utc)
 
 
 def test_init_unencrypted_key_file(deploy):
@@ -551,7 +562,12 @@ class FakeEST:
                 .not_valid_before(now - datetime.timedelta(minutes=1))
                 .not_valid_after(now + datetime.timedelta(days=30))
                 .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+                .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False,
+                                             False), critical=True)
                 .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+                .add_extension(x509.SubjectKeyIdentifier.from_public_key(key), critical=False)
+                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                    self.issuing.public_key()), critical=False)  # RFC 5280 4.2.1.1: required
                 .sign(self.issuing_key, hashes.SHA256()))
 
     def stop(self):
@@ -593,7 +609,7 @@ def check_identity(out: Path, root_pem: Path, serial: str, model: str, stdout: s
     assert cert.subject.get_attributes_for_oid(NameOID.SERIAL_NUMBER)[0].value == serial
     assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == serial
     assert cert.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)[0].value == model
-    chain = x509.load_pem_x509_certificates((out / "ca.pem").read_bytes())
+    chain = load_certs((out / "ca.pem").read_bytes())
     assert chain[-1] == load_cert(root_pem), "ca.pem ends with the root from --ca"
     p = openssl("verify", "-CAfile", root_pem, "-untrusted", out / "ca.pem", out / "device.pem")
     assert p.stdout.strip().endswith(": OK")
@@ -797,7 +813,7 @@ def test_e2e_provision_list_revoke(run, server, tmp_path):
                   ok=True)
     cert = check_identity(out, d / "ca/root.pem", "TH2-1001", "thermo-2", p.stdout)
     # The chain the server handed out is this deployment's.
-    assert x509.load_pem_x509_certificates((out / "ca.pem").read_bytes()) == [
+    assert load_certs((out / "ca.pem").read_bytes()) == [
         load_cert(d / "ca/issuing.pem"), load_cert(d / "ca/root.pem")]
     assert sqlite(d / "ward.db", f"SELECT used FROM batches WHERE id = '{b['id']}'").strip() == "1"
 

@@ -330,7 +330,7 @@ static void test_bad_uris(void **state)
 /* server/schema.sql (for people) and the SQL in store.c (for the binary) must agree. */
 static void normalize_sql(const char *in, struct ward_buf *out)
 {
-	bool space = false;
+	bool space = true; /* parts are separate statements */
 
 	for (const char *p = in; *p; p++) {
 		if (p[0] == '-' && p[1] == '-') {

@@ -534,6 +534,91 @@ static void test_ed25519_pki(void **state)
 	ward_crypto_key_free(rk);
 }
 
+/* Serials: distinct, positive, at most 128 bits, so the DER INTEGER never needs a 0x00 pad. */
+static void test_serials(void **state)
+{
+	char seen[32][WARD_X509_SERIAL_HEX + 1];
+	struct ward_cert_info i;
+
+	(void)state;
+	for (size_t k = 0; k < 32; k++) {
+		struct ward_cert *c = make_device(P.iss, P.iss_key, P.dev_key, "DEV-S", P.now,
+						  P.now + DAY);
+		X509 *x = x509_of(c);
+		unsigned char *der = NULL;
+		int len = i2d_ASN1_INTEGER(X509_get0_serialNumber(x), &der);
+
+		assert_true(len > 2 && len <= 2 + 16); /* tag, length, at most 16 content bytes */
+		assert_true(der[2] < 0x80);            /* positive */
+		OPENSSL_free(der);
+		X509_free(x);
+		assert_int_equal(ward_x509_cert_info(c, &i), WARD_OK);
+		assert_true(strlen(i.serial_hex) < 32 || i.serial_hex[0] <= '7');
+		for (size_t j = 0; j < k; j++)
+			assert_string_not_equal(seen[j], i.serial_hex);
+		memcpy(seen[k], i.serial_hex, sizeof(seen[k]));
+		ward_x509_cert_free(c);
+	}
+}
+
+/* Two CNs (or two serialNumbers): which one is the identity? Refused, never guessed. */
+static void test_duplicate_names(void **state)
+{
+	EVP_PKEY *k = evp_private(P.other_key);
+	X509_REQ *req = X509_REQ_new();
+	X509_NAME *name = X509_NAME_new();
+	unsigned char *der = NULL;
+	int len;
+	struct ward_csr *r = NULL;
+	struct ward_msg m = {{0}};
+	struct ward_cert *c;
+	struct ward_cert_info i;
+
+	(void)state;
+	assert_int_equal(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+						    (const unsigned char *)"DEV-A", -1, -1, 0),
+			 1);
+	assert_int_equal(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+						    (const unsigned char *)"DEV-B", -1, -1, 0),
+			 1);
+	assert_int_equal(X509_REQ_set_version(req, 0), 1);
+	assert_int_equal(X509_REQ_set_subject_name(req, name), 1);
+	assert_int_equal(X509_REQ_set_pubkey(req, k), 1);
+	assert_true(X509_REQ_sign(req, k, EVP_sha256()) > 0);
+	len = i2d_X509_REQ(req, &der);
+	assert_true(len > 0);
+	assert_int_equal(ward_x509_csr_parse(der, (size_t)len, &r, &m), WARD_E_PARSE);
+	assert_null(r);
+	OPENSSL_free(der);
+	/* The same for a certificate someone else issued. */
+	c = forge(P.iss, P.iss_key, P.other_key, "DEV-A", 0);
+	{
+		X509 *x = x509_of(c);
+		struct ward_msg m2 = {{0}};
+		struct ward_cert *c2 = NULL;
+
+		assert_int_equal(X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN",
+							    MBSTRING_ASC,
+							    (const unsigned char *)"DEV-B", -1, -1, 0),
+				 1);
+		assert_true(X509_sign(x, k, EVP_sha256()) > 0); /* re-encodes the changed name */
+		der = NULL;
+		len = i2d_X509(x, &der);
+		assert_true(len > 0);
+		must(ward_x509_cert_from_der(der, (size_t)len, &c2, &m2), &m2, "two CNs parse");
+		memset(&i, 0x5a, sizeof(i));
+		assert_int_equal(ward_x509_cert_info(c2, &i), WARD_E_PARSE);
+		assert_int_equal((unsigned char)i.cn[0], 0x5a); /* untouched on failure */
+		OPENSSL_free(der);
+		ward_x509_cert_free(c2);
+		X509_free(x);
+	}
+	ward_x509_cert_free(c);
+	X509_NAME_free(name);
+	X509_REQ_free(req);
+	EVP_PKEY_free(k);
+}
+
 /* ---- what must not verify ------------------------------------------------ */
 
 static void test_expired_device(void **state)
@@ -1358,6 +1443,8 @@ int main(void)
 		cmocka_unit_test(test_info),
 		cmocka_unit_test(test_profiles),
 		cmocka_unit_test(test_ed25519_pki),
+		cmocka_unit_test(test_serials),
+		cmocka_unit_test(test_duplicate_names),
 		cmocka_unit_test(test_expired_device),
 		cmocka_unit_test(test_other_ca),
 		cmocka_unit_test(test_non_ca_as_issuer),
