@@ -42,6 +42,10 @@ ward_err agent_mark(const struct agent_config *cfg, bool good, struct ward_msg *
 /* Print the device's status as text or JSON on stdout. */
 ward_err agent_status(const struct agent_config *cfg, bool json, struct ward_msg *m) WARD_MUST_USE;
 
+/* Check in with ward-server (mutual TLS) and renew the certificate when the
+ * server says it is due. *next gets the seconds until the next check-in. */
+ward_err agent_checkin(const struct agent_config *cfg, unsigned *next, struct ward_msg *m) WARD_MUST_USE;
+
 /* Run a command (split on spaces, no shell) with a timeout in seconds; *healthy
  * is true when it exited 0 in time. */
 ward_err agent_run(const char *command, unsigned timeout, bool *ok, char *why, size_t n,

@@ -3,7 +3,8 @@
  * fw_setenv of libubootenv (Debian: libubootenv-tool), always with
  * `-c cfg->fw_env_config`.
  *
- * Every change is ONE `fw_setenv -c CFG -s SCRIPT` run: libubootenv reads the
+ * Every change is ONE `fw_setenv -c CFG -s SCRIPT` run (the script an unlinked
+ * temporary file passed as /proc/self/fd/N): libubootenv reads the
  * environment, applies every key=value line of the script in memory, and
  * stores the whole environment once. With a redundant environment (two
  * copies in fw_env.config, each with a flags byte) the store goes to the
@@ -194,41 +195,48 @@ out:
 	return e;
 }
 
-/* Write the script to a private temporary file (mkstemp, 0600); caller unlinks *path. */
-static ward_err write_script(const struct ward_buf *s, char *path, size_t n, struct ward_msg *m)
+/*
+ * Hand the script to fw_setenv without leaving a file behind, even if wardd is
+ * killed: a private temporary file (mkstemp, 0600) is unlinked at once, the
+ * script written to it, and fw_setenv, which inherits the descriptor, reads it
+ * as /proc/self/fd/N (a fresh open, from offset 0). *fd is the caller's to
+ * close; arg gets the path to pass with -s.
+ */
+static ward_err write_script(const struct ward_buf *s, char *arg, size_t n, int *fd,
+                             struct ward_msg *m)
 {
 	const char *dir = getenv("TMPDIR");
+	char path[AGENT_PATH_MAX];
 	size_t off = 0;
-	int fd;
 
+	*fd = -1;
 	if (!dir || dir[0] != '/')
 		dir = "/tmp";
-	if (ward_snprintf(path, n, "%s/wardd-fw_setenv.XXXXXX", dir))
+	if (ward_snprintf(path, sizeof(path), "%s/wardd-fw_setenv.XXXXXX", dir))
 		return ward_msg_set(m, WARD_E_TOOBIG, "TMPDIR '%s' is too long", dir);
-	fd = mkstemp(path);
-	if (fd < 0) {
-		ward_err e =
-		    ward_msg_set(m, WARD_E_IO, "%s: cannot create: %s", path, strerror(errno));
-
-		path[0] = '\0';
-		return e;
-	}
+	*fd = mkstemp(path);
+	if (*fd < 0)
+		return ward_msg_set(m, WARD_E_IO, "%s: cannot create: %s", path, strerror(errno));
+	if (unlink(path) != 0)
+		return ward_msg_set(m, WARD_E_IO, "%s: unlink: %s", path, strerror(errno));
 	while (off < s->len) {
-		ssize_t w = write(fd, s->p + off, s->len - off);
+		ssize_t w = write(*fd, s->p + off, s->len - off);
 
 		if (w < 0 && errno == EINTR)
 			continue;
-		if (w < 0) {
-			ward_err e =
-			    ward_msg_set(m, WARD_E_IO, "%s: write: %s", path, strerror(errno));
-
-			close(fd);
-			return e;
-		}
+		if (w < 0)
+			return ward_msg_set(m, WARD_E_IO, "fw_setenv script: write: %s",
+			                    strerror(errno));
 		off += (size_t)w;
 	}
-	if (close(fd) != 0)
-		return ward_msg_set(m, WARD_E_IO, "%s: close: %s", path, strerror(errno));
+	if (ward_snprintf(arg, n, "/proc/self/fd/%d", *fd))
+		return ward_msg_set(m, WARD_E_TOOBIG, "fw_setenv script: descriptor path too long");
+	/* libubootenv ignores a script it cannot open and stores anyway: check first */
+	if (access(arg, R_OK) != 0)
+		return ward_msg_set(m, WARD_E_IO,
+		                    "%s: %s (wardd passes the fw_setenv script through /proc; "
+		                    "is /proc mounted?)",
+		                    arg, strerror(errno));
 	return WARD_OK;
 }
 
@@ -237,8 +245,9 @@ static ward_err uboot_change(const struct agent_config *cfg, enum agent_boot_op 
 {
 	struct agent_uvars want = {{0}}, got;
 	struct ward_buf script;
-	char tmp[AGENT_PATH_MAX] = "";
+	char arg[64];
 	unsigned mask = 0;
+	int fd = -1;
 	ward_err e;
 
 	e = check_cfg(cfg, m);
@@ -253,17 +262,17 @@ static ward_err uboot_change(const struct agent_config *cfg, enum agent_boot_op 
 	e = agent_uvars_format(&want, mask, &script, m);
 	if (e)
 		return e;
-	e = write_script(&script, tmp, sizeof(tmp), m);
+	e = write_script(&script, arg, sizeof(arg), &fd, m);
 	if (!e) {
-		const char *argv[] = {"fw_setenv", "-c", cfg->fw_env_config, "-s", tmp, NULL};
+		const char *argv[] = {"fw_setenv", "-c", cfg->fw_env_config, "-s", arg, NULL};
 
 		e = agent_boot_run(argv, PACKAGE, NULL, m);
 		if (e)
 			e = ward_msg_prefix(
 			    m, e, "writing the U-Boot environment (%s): ", cfg->fw_env_config);
 	}
-	if (tmp[0])
-		unlink(tmp);
+	if (fd >= 0)
+		close(fd);
 	ward_buf_free(&script);
 	if (e)
 		return e;

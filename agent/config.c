@@ -86,7 +86,15 @@ static int on_kv(void *user, const char *section, const char *name, const char *
 			c->policy = AGENT_POLICY_APPROVE;
 		else
 			ok = 0;
-	} else if (IS("update", "reboot_command"))
+	} else if (IS("server", "url"))
+		ok = set_str(c->server_url, sizeof(c->server_url), value) && !strncmp(value, "https://", 8);
+	else if (IS("server", "ca"))
+		ok = set_str(c->server_ca, sizeof(c->server_ca), value);
+	else if (IS("server", "cert"))
+		ok = set_str(c->device_cert, sizeof(c->device_cert), value);
+	else if (IS("server", "key"))
+		ok = set_str(c->device_key, sizeof(c->device_key), value);
+	else if (IS("update", "reboot_command"))
 		ok = ward_snprintf(c->reboot_command, sizeof(c->reboot_command), "%s", value) == WARD_OK;
 	else {
 		p->e = ward_msg_set(p->m, WARD_E_PARSE, "unknown key [%s] %s", section, name);
@@ -143,5 +151,7 @@ ward_err agent_config_load(const char *path, struct agent_config *cfg, struct wa
 	    (cfg->backend == AGENT_BOOT_FILE && !cfg->env_file[0]))
 		return ward_msg_set(m, WARD_E_PARSE,
 				    "%s: the bootloader backend needs its fw_env_config / grubenv / env_file", path);
+	if (cfg->server_url[0] && (!cfg->server_ca[0] || !cfg->device_cert[0] || !cfg->device_key[0]))
+		return ward_msg_set(m, WARD_E_PARSE, "%s: [server] needs url, ca, cert and key", path);
 	return WARD_OK;
 }

@@ -26,6 +26,12 @@
  *   [update]
  *   policy = auto | approve            ; approve: write the slot, then wait for `wardd approve`
  *   reboot_command = /sbin/reboot      ; run after a slot is marked for trial, or rolled back
+ *
+ *   [server]                           ; optional: without it wardd works offline only
+ *   url = https://ward.example:8443    ; ward-server
+ *   ca = /etc/ward/ca.pem              ; the fleet's CA certificates (trust anchors for the server)
+ *   cert = /etc/ward/device.pem        ; this device's certificate (renewed in place by wardd)
+ *   key = /etc/ward/device.key         ; its private key (0600, never leaves the device)
  */
 #ifndef WARD_AGENT_CONFIG_H
 #define WARD_AGENT_CONFIG_H
@@ -64,6 +70,10 @@ struct agent_config {
 	unsigned health_timeout;          /* seconds, default 60 */
 	enum agent_policy policy;         /* default auto */
 	char reboot_command[AGENT_PATH_MAX]; /* empty = none (tests, or the operator reboots) */
+	char server_url[1024];            /* ward-server base URL, "" = offline */
+	char server_ca[AGENT_PATH_MAX];   /* trust anchors for the server */
+	char device_cert[AGENT_PATH_MAX]; /* device certificate (PEM) */
+	char device_key[AGENT_PATH_MAX];  /* device key (PKCS#8 PEM) */
 };
 
 /* Parse path into cfg, applying defaults; says which line/key is wrong. */

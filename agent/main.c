@@ -29,7 +29,7 @@ static void usage(FILE *out)
 	fprintf(out, "usage: wardd -c DEVICE.conf                 run: settle the boot, then wait\n"
 		     "       wardd -c DEVICE.conf install FILE    verify and install an offline bundle\n"
 		     "       wardd -c DEVICE.conf status [--json]\n"
-		     "       wardd -c DEVICE.conf mark-good | mark-bad | approve\n");
+		     "       wardd -c DEVICE.conf mark-good | mark-bad | approve | confirm | checkin\n");
 }
 
 static int daemon_run(const struct agent_config *cfg)
@@ -46,9 +46,23 @@ static int daemon_run(const struct agent_config *cfg)
 		return 1;
 	}
 	fflush(stdout);
-	/* The online check-in loop (ward-server) is not built yet: wait for a signal. */
-	while (!stop)
-		pause();
+	if (!cfg->server_url[0]) {
+		/* offline device: bundles arrive through `wardd install` */
+		while (!stop)
+			pause();
+		return 0;
+	}
+	while (!stop) {
+		unsigned next = 60;
+
+		if (agent_checkin(cfg, &next, &m) != WARD_OK) {
+			fprintf(stderr, "wardd: %s\n", m.text);
+			next = 60; /* retry sooner after a failure */
+		}
+		fflush(stdout);
+		for (unsigned i = 0; i < next && !stop; i++)
+			sleep(1);
+	}
 	return 0;
 }
 
@@ -93,6 +107,13 @@ int main(int argc, char **argv)
 		e = agent_approve(&cfg, &m);
 	else if (!strcmp(cmd, "confirm") && optind + 1 == argc)
 		e = agent_confirm_boot(&cfg, NULL, 0, &m);
+	else if (!strcmp(cmd, "checkin") && optind + 1 == argc && cfg.server_url[0]) {
+		unsigned next;
+
+		e = agent_checkin(&cfg, &next, &m);
+		if (!e)
+			printf("checked in; next check-in in %u s\n", next);
+	}
 	else {
 		usage(stderr);
 		return 2;

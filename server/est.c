@@ -24,27 +24,6 @@
 
 #define P7_MIME "application/pkcs7-mime; smime-type=certs-only"
 
-/* Strip whitespace and base64-decode into out (initialised here). */
-static ward_err b64_in(const uint8_t *in, size_t n, size_t max, struct ward_buf *out)
-{
-	struct ward_buf clean;
-	ward_err e;
-
-	ward_buf_init(&clean, n + 1);
-	for (size_t i = 0; i < n; i++) {
-		if (in[i] == ' ' || in[i] == '\n' || in[i] == '\r' || in[i] == '\t')
-			continue;
-		e = ward_buf_append(&clean, &in[i], 1);
-		if (e) {
-			ward_buf_free(&clean);
-			return e;
-		}
-	}
-	e = clean.len ? ward_crypto_base64_decode((const char *)clean.p, clean.len, max, out) : WARD_E_PARSE;
-	ward_buf_free(&clean);
-	return e;
-}
-
 /* base64 of der with a line break every 64 characters into out (initialised here). */
 static ward_err b64_out(const struct ward_buf *der, struct ward_buf *out)
 {
@@ -181,7 +160,7 @@ static bool read_csr(struct evhttp_request *req, struct srv *s, const char *subj
 		refuse(req, s, 413, "Payload Too Large", event, subject, "request body too large");
 		return false;
 	}
-	e = b64_in(body.p, body.len, WARD_X509_MAX_DER, &der);
+	e = ward_crypto_base64_decode_ws(body.p, body.len, WARD_X509_MAX_DER, &der);
 	ward_buf_free(&body);
 	if (e) {
 		refuse(req, s, 400, "Bad Request", event, subject, "the body is not base64 of a DER CSR");

@@ -92,8 +92,10 @@ static ward_err pg_fail(struct pg_conn *c, const PGresult *res, const char *what
 		c->retry = true;
 	else if (!c->committing && (pg_conn_gone(state) || pg_lost(c)))
 		c->retry = true;
-	return ward_msg_set(m, e, "postgresql: %s: %s%s%s", what, pg_trim(buf, sizeof(buf), text),
-			    state ? " (SQLSTATE " : "", state ? ")" : "");
+	if (state)
+		return ward_msg_set(m, e, "postgresql: %s: %s (SQLSTATE %s)", what,
+				    pg_trim(buf, sizeof(buf), text), state);
+	return ward_msg_set(m, e, "postgresql: %s: %s", what, pg_trim(buf, sizeof(buf), text));
 }
 
 /* Reconnect a connection found broken (never inside a transaction: that is lost anyway). */

@@ -132,5 +132,7 @@ ward_err ward_crypto_aead_open(const uint8_t key[WARD_AEAD_KEY_LEN],
 ward_err ward_crypto_base64_encode(const void *in, size_t n, struct ward_buf *out) WARD_MUST_USE;
 /* Decode standard base64 (padding required, no whitespace) into out (initialised here, max bytes). */
 ward_err ward_crypto_base64_decode(const char *in, size_t n, size_t max, struct ward_buf *out) WARD_MUST_USE;
+/* The same, ignoring ASCII whitespace anywhere (EST bodies, RFC 8951). */
+ward_err ward_crypto_base64_decode_ws(const void *in, size_t n, size_t max, struct ward_buf *out) WARD_MUST_USE;
 
 #endif

@@ -269,3 +269,29 @@ out:
 	ward_buf_free(&tmp);
 	return err;
 }
+
+/*
+ * EST bodies (RFC 7030 as corrected by RFC 8951) are base64 that may carry
+ * line breaks and other whitespace: drop ASCII whitespace, then decode strictly.
+ */
+ward_err ward_crypto_base64_decode_ws(const void *in, size_t n, size_t max, struct ward_buf *out)
+{
+	const uint8_t *p = in;
+	struct ward_buf clean;
+	ward_err err;
+
+	ward_buf_init(&clean, n + 1);
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == ' ' || p[i] == '\n' || p[i] == '\r' || p[i] == '\t')
+			continue;
+		err = ward_buf_append(&clean, &p[i], 1);
+		if (err != WARD_OK) {
+			ward_buf_free(&clean);
+			return err;
+		}
+	}
+	err = clean.len ? ward_crypto_base64_decode((const char *)clean.p, clean.len, max, out)
+			: WARD_E_PARSE;
+	ward_buf_free(&clean);
+	return err;
+}

@@ -669,6 +669,34 @@ static void test_uboot_written_vars(void **s)
 	expect_state(query(f, ops), 0, 1, 1, 5);
 }
 
+/* The fw_setenv script never exists under a name (unlinked before fw_setenv runs). */
+static void test_uboot_no_script_left(void **s)
+{
+	struct fx *f = *s;
+	const struct agent_boot_ops *ops = ops_for(f, AGENT_BOOT_UBOOT);
+	struct ward_msg m = {0};
+	char tmpdir[PATH_MAX], old[PATH_MAX] = "";
+	const char *t = getenv("TMPDIR");
+	ward_err e1, e2;
+
+	if (t)
+		assert_int_equal(ward_snprintf(old, sizeof(old), "%s", t), WARD_OK);
+	uboot_env(f, NULL, 2);
+	in_dir(f, "tmp", tmpdir, sizeof(tmpdir));
+	assert_int_equal(mkdir(tmpdir, 0700), 0);
+	setenv("TMPDIR", tmpdir, 1);
+	e1 = ops->try_once(&f->cfg, 1, &m);
+	e2 = ops->mark_good(&f->cfg, 1, &m);
+	if (t)
+		setenv("TMPDIR", old, 1);
+	else
+		unsetenv("TMPDIR");
+	assert_int_equal(e1, WARD_OK);
+	assert_int_equal(e2, WARD_OK);
+	assert_int_equal(count_entries(tmpdir), 0);
+	expect_state(query(f, ops), 1, 1, -1, 0);
+}
+
 static void test_uboot_single_copy_refused(void **s)
 {
 	struct fx *f = *s;
@@ -1227,6 +1255,7 @@ int main(void)
 	    T3(cycle),
 	    T3(io_error),
 	    T(test_uboot_written_vars),
+	    T(test_uboot_no_script_left),
 	    T(test_uboot_single_copy_refused),
 	    T(test_uboot_readonly_flag_detected),
 	    T(test_uboot_counting),
