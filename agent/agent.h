@@ -3,9 +3,10 @@
  *
  * Install pipeline (agent/install.c), in the order that makes it power-loss
  * safe; each numbered write is durable (fsync) before the next begins:
- *   verify the bundle with TUF against the device's trusted root (nothing
- *   is written to a slot before it passes: hardware id, security floor,
- *   slot capacity), then
+ *   verify the bundle with TUF against the device's trusted root and read
+ *   the image once to check its signed length and hashes (nothing is
+ *   written to a slot before all of it passes: metadata, hardware id,
+ *   security floor, slot capacity, image hash), then
  *   1. state.json: target slot = writing     (the slot is not bootable)
  *   2. the image streamed into the inactive slot while hashing; fsync
  *   3. the slot read back and hashed again against the signed hash

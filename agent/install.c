@@ -101,6 +101,14 @@ static ward_err slot_capacity(const struct agent_config *cfg, int slot, uint64_t
 	return WARD_OK;
 }
 
+static ward_err discard(void *ctx, const void *data, size_t n)
+{
+	(void)ctx;
+	(void)data;
+	(void)n;
+	return WARD_OK;
+}
+
 struct slot_writer {
 	int fd;          /* the slot */
 	uint64_t off;    /* next write offset */
@@ -279,6 +287,12 @@ ward_err agent_install(const struct agent_config *cfg, const char *bundle, struc
 				 (unsigned long long)cap);
 		goto out;
 	}
+	/* A local bundle can be read twice: verify the image's length and hashes
+	 * before a byte reaches the slot (streaming, nothing kept in memory). The
+	 * write below hashes again, so a bundle changed in between is caught too. */
+	e = ward_tuf_fetch_target(c, t, discard, NULL, m);
+	if (e)
+		goto out;
 	/* 1. the slot is being written: not bootable */
 	memset(&st.slot[slot], 0, sizeof(st.slot[slot]));
 	st.slot[slot].state = AGENT_SLOT_WRITING;
