@@ -47,6 +47,13 @@ ward_err agent_status(const struct agent_config *cfg, bool json, struct ward_msg
  * server says it is due. *next gets the seconds until the next check-in. */
 ward_err agent_checkin(const struct agent_config *cfg, unsigned *next, struct ward_msg *m) WARD_MUST_USE;
 
+/* Hand slot to the bootloader for a trial boot, record it, run the reboot command. */
+ward_err agent_activate(const struct agent_config *cfg, struct agent_state *st, int slot,
+			struct ward_msg *m) WARD_MUST_USE;
+/* Does the slot at path hold exactly length bytes hashing to want (SHA-256)? */
+ward_err agent_slot_readback(const char *path, uint64_t length, const uint8_t *want,
+			     struct ward_msg *m) WARD_MUST_USE;
+
 /* Run a command (split on spaces, no shell) with a timeout in seconds; *healthy
  * is true when it exited 0 in time. */
 ward_err agent_run(const char *command, unsigned timeout, bool *ok, char *why, size_t n,

@@ -193,6 +193,31 @@ ward_err agent_confirm_boot(const struct agent_config *cfg, char *summary, size_
 		snprintf(line, sizeof(line), "slot %s did not confirm; the bootloader rolled back to %s",
 			 agent_slot_name(other), agent_slot_name(booted));
 		changed = true;
+	} else if (q.trial < 0 && st.slot[other].state == AGENT_SLOT_INSTALLED &&
+		   cfg->policy == AGENT_POLICY_AUTO) {
+		/* Power failed between recording "installed" and telling the bootloader:
+		 * finish the activation, after checking the slot still holds the image. */
+		uint8_t want[32];
+
+		if (ward_hex_decode(st.slot[other].sha256, want, sizeof(want)) != WARD_OK ||
+		    agent_slot_readback(cfg->slot[other], st.slot[other].length, want, m) != WARD_OK) {
+			st.slot[other].state = AGENT_SLOT_BAD;
+			snprintf(st.slot[other].reason, sizeof(st.slot[other].reason),
+				 "slot changed after it was installed; install again");
+			snprintf(line, sizeof(line), "slot %s no longer holds the installed image: marked bad",
+				 agent_slot_name(other));
+			changed = true;
+		} else {
+			snprintf(line, sizeof(line), "finishing the interrupted activation of slot %s",
+				 agent_slot_name(other));
+			if (st.slot[booted].state == AGENT_SLOT_UNKNOWN || st.slot[booted].state == AGENT_SLOT_TRIAL) {
+				st.slot[booted].state = AGENT_SLOT_GOOD;
+				raise_floor(&st, booted);
+			}
+			printf("%s\n", line);
+			e = agent_activate(cfg, &st, other, m);
+			goto out_summary;
+		}
 	} else {
 		snprintf(line, sizeof(line), "running slot %s, nothing to confirm", agent_slot_name(booted));
 	}
@@ -229,6 +254,10 @@ ward_err agent_mark(const struct agent_config *cfg, bool good, struct ward_msg *
 	e = agent_state_load(cfg, &st, m);
 	if (!e)
 		e = agent_boot_booted(cfg, &booted, m);
+	if (!e && !good && st.slot[1 - booted].state != AGENT_SLOT_GOOD)
+		e = ward_msg_set(m, WARD_E_DENIED,
+				 "refusing to mark slot %s bad: slot %s holds no confirmed image to fall back to",
+				 agent_slot_name(booted), agent_slot_name(1 - booted));
 	if (!e)
 		e = good ? ops->mark_good(cfg, booted, m) : ops->mark_bad(cfg, booted, m);
 	if (e)

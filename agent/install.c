@@ -138,7 +138,7 @@ static ward_err slot_sink(void *ctx, const void *data, size_t n)
 }
 
 /* Read back length bytes of the slot and compare their SHA-256 with want. */
-static ward_err readback(const char *path, uint64_t length, const uint8_t *want, struct ward_msg *m)
+ward_err agent_slot_readback(const char *path, uint64_t length, const uint8_t *want, struct ward_msg *m)
 {
 	struct ward_hash *h = NULL;
 	uint8_t *buf = malloc(CHUNK), got[WARD_SHA256_LEN];
@@ -213,8 +213,8 @@ static ward_err check_target(const struct agent_config *cfg, const struct agent_
 	return WARD_OK;
 }
 
-static ward_err activate(const struct agent_config *cfg, struct agent_state *st, int slot,
-			 struct ward_msg *m)
+ward_err agent_activate(const struct agent_config *cfg, struct agent_state *st, int slot,
+			struct ward_msg *m)
 {
 	const struct agent_boot_ops *ops = agent_boot_ops(cfg);
 	ward_err e;
@@ -261,6 +261,12 @@ ward_err agent_install(const struct agent_config *cfg, const char *bundle, struc
 	if (e)
 		goto out;
 	slot = 1 - booted;
+	if (st.slot[booted].state == AGENT_SLOT_TRIAL) {
+		e = ward_msg_set(m, WARD_E_DENIED,
+				 "the running slot %s is still on trial; let wardd confirm it (or mark it) first",
+				 agent_slot_name(booted));
+		goto out;
+	}
 	if (st.slot[slot].state == AGENT_SLOT_TRIAL) {
 		e = ward_msg_set(m, WARD_E_DENIED, "slot %s is on trial; reboot into it or mark it bad first",
 				 agent_slot_name(slot));
@@ -332,7 +338,7 @@ ward_err agent_install(const struct agent_config *cfg, const char *bundle, struc
 	close(w.fd);
 	w.fd = -1;
 	/* 3. read back */
-	e = readback(w.path, t->info.length, t->info.sha256, m);
+	e = agent_slot_readback(w.path, t->info.length, t->info.sha256, m);
 	if (e)
 		goto fail;
 	/* 4. installed, or waiting for approval */
@@ -347,7 +353,7 @@ ward_err agent_install(const struct agent_config *cfg, const char *bundle, struc
 		goto out;
 	}
 	/* 5, 6. hand it to the bootloader and reboot */
-	e = activate(cfg, &st, slot, m);
+	e = agent_activate(cfg, &st, slot, m);
 	goto out;
 fail:
 	{
@@ -390,7 +396,7 @@ ward_err agent_approve(const struct agent_config *cfg, struct ward_msg *m)
 		e = ward_msg_set(m, WARD_E_NOTFOUND, "no installed update is waiting for approval");
 		goto out;
 	}
-	e = activate(cfg, &st, slot, m);
+	e = agent_activate(cfg, &st, slot, m);
 out:
 	close(lockfd);
 	return e;

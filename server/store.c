@@ -23,7 +23,6 @@
  *    to inserting, so concurrent appenders from any number of servers chain.
  */
 #include <inttypes.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -286,10 +285,14 @@ struct one {
 	struct srv_row row;              /* the row, pointing at cval */
 };
 
+/* Release (and wipe: a row may hold a password hash) what query_one copied. */
 static void one_free(struct one *o)
 {
-	for (size_t i = 0; i < SRV_MAX_COLS; i++)
+	for (size_t i = 0; i < SRV_MAX_COLS; i++) {
+		if (o->val[i])
+			ward_wipe(o->val[i], strlen(o->val[i]));
 		free(o->val[i]);
+	}
 	memset(o, 0, sizeof(*o));
 }
 
@@ -327,7 +330,7 @@ static ward_err exec(struct srv_store *s, const char *sql, const struct srv_para
 struct lookup_ctx {
 	const char *sql;             /* SELECT returning at most one row */
 	const struct srv_param *p;   /* its parameters */
-	size_t np;
+	size_t np;                   /* how many */
 	struct one *o;               /* the row */
 };
 
@@ -935,8 +938,9 @@ static ward_err check_cert(const char *cert_serial, const char *pem, struct ward
 }
 
 struct enroll_ctx {
-	const char *batch_id, *serial, *model, *cert_serial, *pem; /* validated */
-	int64_t not_after, now;
+	const char *batch_id, *serial, *model, *cert_serial, *pem; /* the caller's, validated */
+	int64_t not_after; /* the certificate's expiry */
+	int64_t now;       /* enrolment time (the same on every attempt) */
 };
 
 static ward_err enroll_tx(struct srv_store *s, void *arg, struct ward_msg *m)
@@ -1068,8 +1072,9 @@ ward_err srv_enroll(struct srv_store *s, const char *batch_id, const char *seria
 }
 
 struct renew_ctx {
-	const char *serial, *cert_serial, *pem; /* validated */
-	int64_t not_after, now;
+	const char *serial, *cert_serial, *pem; /* the caller's, validated */
+	int64_t not_after; /* the new certificate's expiry */
+	int64_t now;       /* issue time (the same on every attempt) */
 };
 
 static ward_err renew_tx(struct srv_store *s, void *arg, struct ward_msg *m)
@@ -1272,7 +1277,7 @@ out:
 struct status_ctx {
 	const char *serial;          /* validated */
 	enum srv_device_status st;   /* the new status */
-	int64_t now;
+	int64_t now;                 /* revocation time for the CRL */
 };
 
 static ward_err status_tx(struct srv_store *s, void *arg, struct ward_msg *m)
@@ -1332,8 +1337,8 @@ ward_err srv_device_set_status(struct srv_store *s, const char *serial, enum srv
 }
 
 struct checkin_ctx {
-	const char *serial, *facts; /* validated */
-	int64_t now;
+	const char *serial, *facts; /* validated ("" for no facts) */
+	int64_t now;                /* the check-in's time */
 };
 
 static ward_err checkin_tx(struct srv_store *s, void *arg, struct ward_msg *m)
@@ -1400,8 +1405,9 @@ ward_err srv_checkin(struct srv_store *s, const char *serial, const char *facts,
 /* ---- listings ------------------------------------------------------------ */
 
 struct revoked_ctx {
-	struct srv_revoked *v; /* grown as rows arrive */
-	size_t n, cap;
+	struct srv_revoked *v; /* grown as rows arrive; the caller's once returned */
+	size_t n;              /* entries filled */
+	size_t cap;            /* entries allocated */
 };
 
 static ward_err revoked_row(void *arg, const struct srv_row *r, struct ward_msg *m)
@@ -1488,8 +1494,10 @@ ward_err srv_crl_number(struct srv_store *s, uint64_t *out, struct ward_msg *m)
 }
 
 struct devices_ctx {
-	struct srv_device *v; /* grown as rows arrive */
-	size_t n, cap, limit;
+	struct srv_device *v;      /* grown as rows arrive; the caller's once returned */
+	size_t n;                  /* entries filled */
+	size_t cap;                /* entries allocated (never more than limit) */
+	size_t limit;              /* the caller's maximum */
 	const struct srv_param *p; /* the LIMIT parameter */
 };
 

@@ -16,9 +16,10 @@
  *    callback returns;
  *  - errors are mapped onto ward_err: a unique-key violation is WARD_E_EXISTS,
  *    any other constraint WARD_E_INVAL, everything else WARD_E_IO; a failure
- *    worth retrying from the start of the transaction (serialization failure,
- *    deadlock, lock timeout, a lost connection before COMMIT was sent) also
- *    makes retryable() true until the next begin().
+ *    worth retrying from the start of the transaction (PostgreSQL:
+ *    serialization failure, deadlock, lock timeout, a connection lost before
+ *    COMMIT was sent; SQLite: a stale snapshot) also makes retryable() true
+ *    until the next statement or begin().
  */
 #ifndef WARD_SRV_STORE_BACKEND_H
 #define WARD_SRV_STORE_BACKEND_H

@@ -8,7 +8,9 @@
  * transactions are BEGIN IMMEDIATE: the database's single write lock is taken
  * before the first read, so a read-check-write sequence (quota, audit chain
  * head) can never interleave with another process's, and no transaction ever
- * has to be upgraded from reader to writer (which could deadlock).
+ * has to be upgraded from reader to writer (which could deadlock). A writer
+ * that cannot get the lock within the busy timeout fails with WARD_E_IO
+ * ("database is locked"); it is not retried, the timeout was the wait.
  *
  * Statements are prepared once per connection (a small cache keyed by the
  * address of store.c's SQL literal) and values are bound by name: "$1" is
@@ -26,7 +28,7 @@
 #include "ward/buf.h"
 
 #define SQ_BUSY_TIMEOUT_MS 5000
-#define SQ_CACHE 32 /* prepared statements kept per connection */
+#define SQ_CACHE 64 /* prepared statements kept per connection (store.c has about 35) */
 
 struct sq_stmt {
 	const char *sql;   /* the SQL literal it was prepared from (identity, not content) */

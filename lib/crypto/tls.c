@@ -1,18 +1,14 @@
 /*
  * lib/crypto/tls.c — the TLS server context of ward-server (OpenSSL 3).
  *
- * One SSL_CTX per struct ward_tls_server, configured once and never changed:
- * TLS 1.2 and 1.3 only; for 1.2, ECDHE with AEAD ciphers only (1.3 suites are
- * all AEAD); no compression, no renegotiation, no session resumption (no
- * tickets, no cache: every connection verifies its client certificate afresh,
- * so an expired certificate cannot ride on an old session). The trust store
- * holds exactly the client CA file's certificates, never the system's.
- * Client certificates are requested, not required; one that is sent must
- * verify (strict RFC 5280, depth 2) or the handshake fails, and
- * ward_tls_peer_cert hands out only a certificate whose verification passed.
- * Files are read with fixed limits; the private key's text lives only in a
- * secret buffer that is wiped, and is parsed by crypto.h's strict PKCS#8
- * reader, so the key is P-256 or ed25519 like every ward key.
+ * One SSL_CTX per struct ward_tls_server, fixed once built: TLS 1.2 (ECDHE +
+ * AEAD only) and 1.3; no compression, renegotiation or resumption (no tickets,
+ * no cache: each connection verifies its client certificate afresh). The trust
+ * store holds exactly the client CA file, never the system's. A client
+ * certificate is requested, not required; one that is sent must verify
+ * (strict, depth 2) or the handshake fails. Files are read with fixed limits;
+ * the key's text lives only in a wiped secret buffer and goes through
+ * crypto.h's strict PKCS#8 reader (P-256 or ed25519).
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -1,24 +1,17 @@
 /*
  * lib/crypto/x509.c — certificates, PKCS#10 requests, CRLs and EST's
- * certs-only PKCS#7, on OpenSSL 3.
+ * certs-only PKCS#7 (OpenSSL 3).
  *
- * Invariants. Every DER input is bounded before OpenSSL sees it and must be
- * consumed exactly (no trailing bytes). A struct ward_cert holds an X509 whose
- * extensions OpenSSL could decode (no EXFLAG_INVALID); a struct ward_csr holds
- * a request whose key is ed25519 or P-256 and whose self-signature verified
- * when it was parsed, so holding one is proof of possession. Issuing follows
- * the four profiles of ward/x509.h and nothing else: no extension is copied
- * from a request, and the issuer key must match the issuer certificate.
- * Names read out are UTF-8, at most one of each attribute, without NUL bytes.
- * Serials are written as lower-case hex of the minimal big-endian magnitude.
- *
- * Buffers: ward_x509_cert_to_pem/_to_der append to a buffer the caller
- * initialised (as the header says for PEM); every other "DER into out"
- * initialises out here, as crypto.h does. Either way out is untouched on
- * failure. Verification results start as failure and become WARD_OK on one
- * line just before out:.
+ * Every DER input is bounded before OpenSSL sees it and must be consumed
+ * exactly. A struct ward_cert's extensions decoded cleanly; a struct ward_csr
+ * has an ed25519 or P-256 key and a self-signature that verified at parse time
+ * (holding one is proof of possession). Issuing follows the four profiles of
+ * ward/x509.h, copies nothing from a request, and checks the issuer key against
+ * the issuer certificate. Names read out are UTF-8, one of each attribute at
+ * most; serials are lower-case hex of the minimal magnitude. cert_to_pem/der
+ * append to a caller-initialised buffer, every other "DER into out"
+ * initialises out (as crypto.h does); outputs are untouched on failure.
  */
-#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -74,12 +67,6 @@ static ward_err ossl_fail(struct ward_msg *m, ward_err e, const char *what)
 	if (reason == NULL)
 		return ward_msg_set(m, e, "%s", what);
 	return ward_msg_set(m, e, "%s (openssl: %s)", what, reason);
-}
-
-/* Append len bytes at p to out in one step (all or nothing). */
-static ward_err append(struct ward_buf *out, const void *p, size_t len)
-{
-	return ward_buf_append(out, p, len);
 }
 
 /* Move tmp into *out (which is overwritten, never freed: it was not initialised). */
@@ -560,7 +547,7 @@ ward_err ward_x509_cert_to_pem(const struct ward_cert *c, struct ward_buf *out)
 	n = BIO_get_mem_data(bio, &data);
 	if (n <= 0 || data == NULL)
 		goto out;
-	err = append(out, data, (size_t)n);
+	err = ward_buf_append(out, data, (size_t)n);
 out:
 	ERR_clear_error();
 	BIO_free(bio);
@@ -577,7 +564,7 @@ ward_err ward_x509_cert_to_der(const struct ward_cert *c, struct ward_buf *out)
 		return WARD_E_INVAL;
 	n = i2d_X509(c->x, &der);
 	if (n > 0 && der != NULL)
-		err = append(out, der, (size_t)n);
+		err = ward_buf_append(out, der, (size_t)n);
 	ERR_clear_error();
 	OPENSSL_free(der);
 	return err;
@@ -875,7 +862,7 @@ ward_err ward_x509_csr_create(const struct ward_key *key, const struct ward_name
 		err = ossl_fail(m, WARD_E_CRYPTO, "CSR: cannot encode");
 		goto out;
 	}
-	err = append(&tmp, der, (size_t)derlen);
+	err = ward_buf_append(&tmp, der, (size_t)derlen);
 	if (err != WARD_OK) {
 		err = ward_msg_set(m, err, "CSR: %s", ward_err_name(err));
 		goto out;
@@ -1555,7 +1542,7 @@ ward_err ward_x509_crl_create(const struct ward_cert *issuer, const struct ward_
 		err = ossl_fail(m, WARD_E_CRYPTO, "CRL: cannot encode");
 		goto out;
 	}
-	err = append(&tmp, der, (size_t)derlen);
+	err = ward_buf_append(&tmp, der, (size_t)derlen);
 	if (err != WARD_OK) {
 		err = ward_msg_set(m, err, "CRL: %d bytes, more than %u", derlen, CRL_MAX);
 		goto out;
@@ -1616,7 +1603,7 @@ ward_err ward_x509_p7_certs(struct ward_cert *const *certs, size_t n, struct war
 		err = ossl_fail(m, WARD_E_CRYPTO, "PKCS#7: cannot encode");
 		goto out;
 	}
-	err = append(&tmp, der, (size_t)derlen);
+	err = ward_buf_append(&tmp, der, (size_t)derlen);
 	if (err != WARD_OK) {
 		err = ward_msg_set(m, err, "PKCS#7: %d bytes, more than %u", derlen, P7_MAX);
 		goto out;
@@ -1740,7 +1727,7 @@ ward_err ward_x509_csrattrs(struct ward_buf *out, struct ward_msg *m)
 	if (out == NULL)
 		return ward_msg_set(m, WARD_E_INVAL, "csrattrs: nowhere to write");
 	ward_buf_init(&tmp, CSRATTRS_MAX);
-	err = append(&tmp, CSRATTRS_DER, sizeof(CSRATTRS_DER));
+	err = ward_buf_append(&tmp, CSRATTRS_DER, sizeof(CSRATTRS_DER));
 	if (err != WARD_OK) {
 		ward_buf_free(&tmp);
 		return ward_msg_set(m, err, "csrattrs: %s", ward_err_name(err));

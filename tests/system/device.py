@@ -529,25 +529,29 @@ def _timed_op(dev: Device, args: list, delay: float) -> str:
     return f"finished (rc {proc.returncode}) before the cut at {delay * 1000:.1f} ms"
 
 
-def _syscall_trace(dev: Device, args: list) -> list[str]:
-    """Names of the KILL_SYSCALLS an uninterrupted `wardd ARGS` makes, in order."""
+def trace_syscalls(dev: Device, args: list, syscalls: str = KILL_SYSCALLS) -> list[str]:
+    """The lines strace prints for `syscalls` during an uninterrupted `wardd ARGS`
+    ("rename(\"/x/state.json.tmp\", \"/x/state.json\") = 0"), in order."""
     out = dev.dir / "calib.strace"
-    subprocess.run(["strace", "-qq", "-o", str(out), "-e", f"trace={KILL_SYSCALLS}",
+    subprocess.run(["strace", "-qq", "-s", "256", "-o", str(out), "-e", f"trace={syscalls}",
                     *dev.argv(*args)], capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
-    names = []
+    lines = []
     for line in out.read_text().splitlines():
         name = line.split("(", 1)[0].strip()
         if name and name.replace("_", "").isalnum() and not line.startswith(("+++", "---")):
-            names.append(name)
-    return names
+            lines.append(line)
+    out.unlink()
+    return lines
 
 
-def _strace_op(dev: Device, args: list, seq: list[str], i: int) -> str:
-    """Run wardd ARGS and cut the power on entry to its i-th state-changing syscall
-    (seq: the names an uninterrupted run makes). strace counts each syscall
-    separately, so the i-th of the whole sequence is the k-th of its name."""
-    name = seq[i]
-    k = seq[: i + 1].count(name)
+def _syscall_trace(dev: Device, args: list) -> list[str]:
+    """Names of the KILL_SYSCALLS an uninterrupted `wardd ARGS` makes, in order."""
+    return [line.split("(", 1)[0].strip() for line in trace_syscalls(dev, args)]
+
+
+def cut_on_syscall(dev: Device, args: list, name: str, k: int) -> None:
+    """Run `wardd ARGS` and cut the power on entry to its k-th `name` syscall
+    (strace fault injection: the call does not happen, then SIGKILL)."""
     proc = subprocess.Popen(
         ["strace", "-qq", "-o", "/dev/null", "-e", f"trace={name}",
          "-e", f"inject={name}:error=EIO:signal=SIGKILL:when={k}", *dev.argv(*args)],
@@ -557,6 +561,15 @@ def _strace_op(dev: Device, args: list, seq: list[str], i: int) -> str:
         proc.wait(timeout=120)
     finally:
         _power_cut(proc, dev)
+
+
+def _strace_op(dev: Device, args: list, seq: list[str], i: int) -> str:
+    """Cut the power on entry to the i-th state-changing syscall of `wardd ARGS`
+    (seq: the names an uninterrupted run makes). strace counts each syscall
+    separately, so the i-th of the whole sequence is the k-th of its name."""
+    name = seq[i]
+    k = seq[: i + 1].count(name)
+    cut_on_syscall(dev, args, name, k)
     return f"cut on entry to syscall #{i + 1} of {len(seq)} ({name} #{k})"
 
 

@@ -80,3 +80,96 @@ def test_power_loss_during_updates(fleet, wardd_bin, tmp_path):
     assert per_backend.get("uboot", (0, 0))[0] >= 15 and per_backend.get("grub", (0, 0))[0] >= 15
     assert not failed, (f"{len(failed)} of {len(results)} power-loss runs broke an invariant; "
                         "first: " + failed[0].report())
+
+
+# ---- deterministic cuts at the two riskiest instants ---------------------------------------------
+
+@pytest.fixture
+def two_devices(fleet, wardd_bin, tmp_path):
+    """Two identical devices: one to trace an uninterrupted command, one to cut."""
+    made = []
+
+    def make(backend, **kw):
+        pair = [device.Device(tmp_path / f"{backend}-{n}", fleet.release.root, backend,
+                              wardd=wardd_bin, factory=fleet.factory.data, **kw)
+                for n in ("traced", "cut")]
+        made.extend(pair)
+        return pair
+
+    yield make
+    for d in made:
+        d.kill_leftovers()
+
+
+def _last_state_rename(dev, args) -> int:
+    """k such that the k-th rename of `wardd ARGS` is its last one, asserting that
+    it is the atomic replacement of state.json."""
+    renames = [ln for ln in device.trace_syscalls(dev, args, "rename,renameat,renameat2")]
+    assert renames and "state.json\"" in renames[-1], renames
+    assert all(ln.startswith("rename(") for ln in renames), renames
+    return len(renames)
+
+
+@pytest.mark.parametrize("backend", ["file", "uboot", "grub"])
+@pytest.mark.parametrize("policy", ["auto", "approve"])
+def test_cut_after_the_bootloader_was_told_and_after_it_confirmed(two_devices, fleet, backend,
+                                                                    policy):
+    """Cut 1: after the bootloader was told to try B (step 5) but before
+    state.json says "trial" (step 6). Cut 2: on the trial boot, after the health
+    check passed and the bootloader marked B good, before state.json says so.
+    The device runs B, confirmed by the bootloader: wardd must come to record B
+    as good and raise the floor, not keep calling it "installed" or "waiting
+    for approval" (which would leave the floor low and let `approve` re-try the
+    running slot)."""
+    traced, dev = two_devices(backend, policy=policy)
+    bundle = fleet.bundles["1.0"]
+    if policy == "approve":
+        for d in (traced, dev):
+            assert d.install(bundle).returncode == 0
+        args = ["approve"]
+    else:
+        args = ["install", bundle]
+    k = _last_state_rename(traced, args)
+    device.cut_on_syscall(dev, args, "rename", k)
+    assert dev.slot_state("B") == ("installed" if policy == "auto" else "awaiting-approval")
+    assert dev.status_json()["bootloader"]["trial"] == "B"
+
+    assert traced.power_on() == "B" and dev.power_on() == "B"
+    k = _last_state_rename(traced, ["confirm"])
+    assert traced.slot_state("B") == "good"
+    device.cut_on_syscall(dev, ["confirm"], "rename", k)
+    assert dev.status_json()["bootloader"]["good"] == "B"
+
+    for _ in range(3):
+        slot = dev.power_on()
+        assert slot == "B" and not device.check_invariants(dev, fleet.known, slot)
+        p = dev.confirm()
+        assert p.returncode == 0, p.stderr
+    ok, why = device.settled(dev)
+    st = dev.state()
+    assert ok and st["floor"] == "1.0", (
+        f"the device runs B, confirmed by the bootloader, but wardd records {why}, "
+        f"floor {st['floor']!r}")
+
+
+@pytest.mark.parametrize("backend", ["file", "uboot"])
+def test_cut_while_installing_during_an_unconfirmed_trial(two_devices, fleet, backend):
+    """The device runs an update (B) that is still on trial; an install of the
+    next one is cut while it writes. If B never comes up healthy the bootloader
+    falls back to its last good slot, A: that must still be a good image."""
+    traced, dev = two_devices(backend, max_attempts=1)
+    for d in (traced, dev):
+        assert d.install(fleet.bundles["1.0"]).returncode == 0
+        assert d.power_on() == "B"
+    args = ["install", fleet.bundles["2.1"]]
+    writes = device.trace_syscalls(traced, args, "pwrite64")
+    if len(writes) < 2:
+        pytest.fail(f"wardd refused the install during the trial (good), but the trace shows "
+                    f"{len(writes)} slot writes", pytrace=False)
+    device.cut_on_syscall(dev, args, "pwrite64", len(writes) // 2)
+    boots = []
+    for _ in range(3):  # B hangs before wardd runs
+        slot = dev.power_on()
+        boots.append(slot)
+        problems = device.check_invariants(dev, fleet.known, slot)
+        assert not problems, f"boots {boots}: {problems}"

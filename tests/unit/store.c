@@ -1203,10 +1203,15 @@ int main(void)
 		g_pg_uri = NULL;
 
 	g_backend = BE_SQLITE;
+	printf("unit_store: backend sqlite\n");
+	fflush(stdout);
 	failed += cmocka_run_group_tests_name("store (sqlite)", common, NULL, NULL);
 	failed += cmocka_run_group_tests_name("store (sqlite only)", sqlite_only, NULL, NULL);
 	if (g_pg_uri) {
 		g_backend = BE_PG;
+		/* the URI itself is not printed: it may hold a password */
+		printf("unit_store: backend postgresql (WARD_TEST_PG_URI)\n");
+		fflush(stdout);
 		failed += cmocka_run_group_tests_name("store (postgresql)", common, NULL, NULL);
 		failed += cmocka_run_group_tests_name("store (postgresql only)", pg_only, NULL, NULL);
 	} else {

@@ -15,6 +15,7 @@
  * sessions are never resumed.
  */
 #include <fcntl.h>
+#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -161,6 +163,15 @@ static void write_key(const char *name, const struct ward_key *k, char *path, si
 	ward_buf_free(&b);
 }
 
+/* nftw callback: remove one entry of the scratch directory (children first). */
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
 static int setup(void **state)
 {
 	struct ward_msg m = {{0}};
@@ -214,8 +225,6 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char cmd[128];
-
 	(void)state;
 	ward_tls_server_free(E.server);
 	ward_x509_cert_free(E.root);
@@ -233,9 +242,8 @@ static int teardown(void **state)
 	ward_crypto_key_free(E.oroot_key);
 	ward_crypto_key_free(E.oiss_key);
 	ward_crypto_key_free(E.odev_key);
-	if (strncmp(E.dir, "/tmp/ward-tls-", 14) == 0 &&
-	    ward_snprintf(cmd, sizeof(cmd), "rm -rf '%s'", E.dir) == WARD_OK)
-		(void)!system(cmd);
+	if (strncmp(E.dir, "/tmp/ward-tls-", 14) == 0)
+		(void)nftw(E.dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
 	return 0;
 }
 

@@ -1,12 +1,17 @@
 /*
- * agent/main.c — wardd, the device agent: argument parsing and dispatch.
+ * agent/core.c — wardd-core: every job of the device agent, one per run.
  *
- *   wardd -c DEVICE.conf                 daemon: settle the boot, then wait
- *   wardd -c DEVICE.conf install FILE    verify and install an offline bundle
- *   wardd -c DEVICE.conf status [--json]
- *   wardd -c DEVICE.conf mark-good | mark-bad | approve
+ *   wardd-core -c DEVICE.conf install FILE | status [--json] | approve |
+ *              mark-good | mark-bad | confirm | checkin | run
  *
- * Exit status: 0 success, 1 failure (one line on stderr), 2 usage.
+ * The resident daemon (agent/wardd.c) links nothing but libc and runs this
+ * program for each job, so the cost of OpenSSL and friends is paid only
+ * while a job runs. `checkin` prints "next-checkin N" (seconds) on its last
+ * line and exits 3 when the device has no [server] (offline). `run` is the
+ * old single-process daemon (settle the boot, then check in forever), kept
+ * for systems that prefer one long-lived process.
+ *
+ * Exit status: 0 success, 1 failure (one line on stderr), 2 usage, 3 offline.
  */
 #include <signal.h>
 #include <stdbool.h>
@@ -78,7 +83,7 @@ int main(int argc, char **argv)
 		switch (opt) {
 		case 'c': conf = optarg; break;
 		case 'h': usage(stdout); return 0;
-		case 'V': printf("wardd %s\n", WARD_VERSION); return 0;
+		case 'V': printf("wardd-core %s\n", WARD_VERSION); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
@@ -107,13 +112,16 @@ int main(int argc, char **argv)
 		e = agent_approve(&cfg, &m);
 	else if (!strcmp(cmd, "confirm") && optind + 1 == argc)
 		e = agent_confirm_boot(&cfg, NULL, 0, &m);
-	else if (!strcmp(cmd, "checkin") && optind + 1 == argc && cfg.server_url[0]) {
+	else if (!strcmp(cmd, "checkin") && optind + 1 == argc) {
 		unsigned next;
 
+		if (!cfg.server_url[0])
+			return 3;
 		e = agent_checkin(&cfg, &next, &m);
 		if (!e)
-			printf("checked in; next check-in in %u s\n", next);
-	}
+			printf("checked in; next check-in in %u s\nnext-checkin %u\n", next, next);
+	} else if (!strcmp(cmd, "run") && optind + 1 == argc)
+		return daemon_run(&cfg);
 	else {
 		usage(stderr);
 		return 2;
