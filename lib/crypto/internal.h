@@ -31,7 +31,7 @@ EVP_PKEY *ward_crypto_key_evp(const struct ward_key *k);
  * algorithm or curve; what names the input in messages. Caller frees *out.
  */
 ward_err ward_crypto_key_from_evp(EVP_PKEY *pkey, bool priv, const char *what,
-				  struct ward_key **out, struct ward_msg *m) WARD_MUST_USE;
+                                  struct ward_key **out, struct ward_msg *m) WARD_MUST_USE;
 
 /* The X509 of c: borrowed, valid while c lives. */
 X509 *ward_x509_cert_x509(const struct ward_cert *c);
@@ -42,6 +42,6 @@ X509 *ward_x509_cert_x509(const struct ward_cert *c);
  * certificate. Caller frees *out with ward_x509_cert_free.
  */
 ward_err ward_x509_cert_from_x509(X509 *x, struct ward_cert **out,
-				  struct ward_msg *m) WARD_MUST_USE;
+                                  struct ward_msg *m) WARD_MUST_USE;
 
 #endif

@@ -29,18 +29,17 @@
 
 #include "internal.h"
 
-#define KEY_FILE_MAX 16384u  /* a PKCS#8 PEM of a P-256 or ed25519 key is ~250 bytes */
-#define CHAIN_MAX 4          /* server certificate, issuing CA, and a little room */
+#define KEY_FILE_MAX  16384u /* a PKCS#8 PEM of a P-256 or ed25519 key is ~250 bytes */
+#define CHAIN_MAX     4      /* server certificate, issuing CA, and a little room */
 #define CLIENT_CA_MAX 16     /* CA certificates trusted for client certificates */
-#define VERIFY_DEPTH 2       /* device certificate, issuing CA, root */
+#define VERIFY_DEPTH  2      /* device certificate, issuing CA, root */
 
 /* TLS 1.2: forward-secret ECDHE with AEAD only. TLS 1.3: its three common AEAD suites. */
-static const char TLS12_CIPHERS[] =
-	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
-	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-AES128-GCM-SHA256:"
-	"ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305";
+static const char TLS12_CIPHERS[] = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+                                    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-AES128-GCM-SHA256:"
+                                    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305";
 static const char TLS13_SUITES[] =
-	"TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
+    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
 static const char GROUPS[] = "X25519:P-256:P-384";
 
 struct ward_tls_server {
@@ -64,7 +63,7 @@ static ward_err ossl_fail(struct ward_msg *m, ward_err e, const char *what)
  * secret buffer). Every intermediate copy is wiped.
  */
 static ward_err read_secret_file(const char *path, size_t max, struct ward_buf *out,
-				 struct ward_msg *m)
+                                 struct ward_msg *m)
 {
 	ward_err err = WARD_E_IO;
 	struct ward_buf b;
@@ -75,7 +74,7 @@ static ward_err read_secret_file(const char *path, size_t max, struct ward_buf *
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
 		err = ward_msg_set(m, errno == ENOENT ? WARD_E_NOTFOUND : WARD_E_IO, "%s: %s", path,
-				   strerror(errno));
+		                   strerror(errno));
 		goto out;
 	}
 	for (;;) {
@@ -91,8 +90,8 @@ static ward_err read_secret_file(const char *path, size_t max, struct ward_buf *
 			break;
 		err = ward_buf_append(&b, chunk, (size_t)r);
 		if (err != WARD_OK) {
-			err = ward_msg_set(m, err, "%s: larger than %zu bytes; not a key file", path,
-					   max);
+			err = ward_msg_set(m, err, "%s: larger than %zu bytes; not a key file",
+			                   path, max);
 			goto out;
 		}
 	}
@@ -160,8 +159,9 @@ static ward_err load_key(SSL_CTX *ctx, const char *path, struct ward_msg *m)
 	}
 	if (X509_check_private_key(SSL_CTX_get0_certificate(ctx), ward_crypto_key_evp(key)) != 1) {
 		ERR_clear_error();
-		err = ward_msg_set(m, WARD_E_INVAL,
-				   "%s: the private key does not match the server certificate", path);
+		err =
+		    ward_msg_set(m, WARD_E_INVAL,
+		                 "%s: the private key does not match the server certificate", path);
 		goto out;
 	}
 	if (SSL_CTX_use_PrivateKey(ctx, ward_crypto_key_evp(key)) != 1 || /* takes a reference */
@@ -198,7 +198,8 @@ static ward_err load_client_ca(SSL_CTX *ctx, const char *path, struct ward_msg *
 	}
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL); /* requested, not required */
 	SSL_CTX_set_verify_depth(ctx, VERIFY_DEPTH);
-	if (X509_VERIFY_PARAM_set_flags(SSL_CTX_get0_param(ctx), X509_V_FLAG_X509_STRICT | X509_V_FLAG_PARTIAL_CHAIN) != 1) {
+	if (X509_VERIFY_PARAM_set_flags(SSL_CTX_get0_param(ctx),
+	                                X509_V_FLAG_X509_STRICT | X509_V_FLAG_PARTIAL_CHAIN) != 1) {
 		err = ossl_fail(m, WARD_E_CRYPTO, "cannot set strict verification");
 		goto out;
 	}
@@ -209,7 +210,7 @@ out:
 }
 
 ward_err ward_tls_server_new(const struct ward_tls_server_opts *o, struct ward_tls_server **out,
-			     struct ward_msg *m)
+                             struct ward_msg *m)
 {
 	static const unsigned char sid_ctx[] = "ward-server";
 	ward_err err = WARD_E_CRYPTO;
@@ -219,8 +220,8 @@ ward_err ward_tls_server_new(const struct ward_tls_server_opts *o, struct ward_t
 	if (o == NULL || o->cert_chain == NULL || o->key == NULL || o->client_ca == NULL ||
 	    out == NULL) {
 		err = ward_msg_set(m, WARD_E_INVAL,
-				   "TLS: the server needs a certificate chain, a key and a client "
-				   "CA file");
+		                   "TLS: the server needs a certificate chain, a key and a client "
+		                   "CA file");
 		goto out;
 	}
 	ctx = SSL_CTX_new_ex(NULL, NULL, TLS_server_method());
@@ -237,7 +238,7 @@ ward_err ward_tls_server_new(const struct ward_tls_server_opts *o, struct ward_t
 		goto out;
 	}
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
-					 SSL_OP_NO_TICKET | SSL_OP_CIPHER_SERVER_PREFERENCE);
+	                             SSL_OP_NO_TICKET | SSL_OP_CIPHER_SERVER_PREFERENCE);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	if (SSL_CTX_set_num_tickets(ctx, 0) != 1 ||
 	    SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1) != 1) {

@@ -36,16 +36,16 @@
 
 #include "internal.h"
 
-#define PEM_MAX (2u * WARD_X509_MAX_DER)     /* PEM text of one certificate */
-#define BUNDLE_MAX (1024u * 1024)            /* a PEM bundle file */
-#define P7_MAX (1024u * 1024)                /* a certs-only PKCS#7 */
-#define CRL_MAX (16u * 1024 * 1024)          /* a CRL we write */
-#define CSRATTRS_MAX 256u                    /* our CsrAttrs is 40 bytes */
-#define NAME_ATTR_MAX 64                     /* RFC 5280 ub-common-name etc. */
-#define SERIAL_BYTES 16                      /* 128 random bits, first bit clear */
-#define DNS_NAME_MAX 253
-#define MUD_URL_MAX 255                      /* fits ward_cert_info.mud_url */
-#define MUD_URL_OID "1.3.6.1.5.5.7.1.25"     /* id-pe-mud-url, RFC 8520 section 10 */
+#define PEM_MAX       (2u * WARD_X509_MAX_DER) /* PEM text of one certificate */
+#define BUNDLE_MAX    (1024u * 1024)           /* a PEM bundle file */
+#define P7_MAX        (1024u * 1024)           /* a certs-only PKCS#7 */
+#define CRL_MAX       (16u * 1024 * 1024)      /* a CRL we write */
+#define CSRATTRS_MAX  256u                     /* our CsrAttrs is 40 bytes */
+#define NAME_ATTR_MAX 64                       /* RFC 5280 ub-common-name etc. */
+#define SERIAL_BYTES  16                       /* 128 random bits, first bit clear */
+#define DNS_NAME_MAX  253
+#define MUD_URL_MAX   255                  /* fits ward_cert_info.mud_url */
+#define MUD_URL_OID   "1.3.6.1.5.5.7.1.25" /* id-pe-mud-url, RFC 8520 section 10 */
 
 struct ward_cert {
 	X509 *x; /* owned reference; extensions decoded without error */
@@ -98,11 +98,11 @@ static ward_err name_value_check(const char *label, const char *v, struct ward_m
 
 	if (n > NAME_ATTR_MAX)
 		return ward_msg_set(m, WARD_E_INVAL, "subject %s is %zu bytes, more than %d", label,
-				    n, NAME_ATTR_MAX);
+		                    n, NAME_ATTR_MAX);
 	for (size_t i = 0; i < n; i++)
 		if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f)
 			return ward_msg_set(m, WARD_E_INVAL,
-					    "subject %s contains a control character", label);
+			                    "subject %s contains a control character", label);
 	return WARD_OK;
 }
 
@@ -114,10 +114,10 @@ static ward_err name_build(const struct ward_name *n, X509_NAME **out, struct wa
 		const char *value;
 		int nid;
 	} attrs[] = {
-		{"O", n->o, NID_organizationName},
-		{"OU", n->ou, NID_organizationalUnitName},
-		{"CN", n->cn, NID_commonName},
-		{"serialNumber", n->serial, NID_serialNumber},
+	    {"O", n->o, NID_organizationName},
+	    {"OU", n->ou, NID_organizationalUnitName},
+	    {"CN", n->cn, NID_commonName},
+	    {"serialNumber", n->serial, NID_serialNumber},
 	};
 	ward_err err = WARD_E_INVAL;
 	X509_NAME *name = X509_NAME_new();
@@ -135,17 +135,18 @@ static ward_err name_build(const struct ward_name *n, X509_NAME **out, struct wa
 			goto out;
 		/* serialNumber is a PrintableString (X.520); OpenSSL refuses other characters. */
 		if (X509_NAME_add_entry_by_NID(name, attrs[i].nid, MBSTRING_UTF8,
-					       (const unsigned char *)attrs[i].value, -1, -1,
-					       0) != 1) {
+		                               (const unsigned char *)attrs[i].value, -1, -1,
+		                               0) != 1) {
 			err = ossl_fail(m, WARD_E_INVAL, "value not allowed for this attribute");
 			err = ward_msg_prefix(m, err, "subject %s \"%s\": ", attrs[i].label,
-					      attrs[i].value);
+			                      attrs[i].value);
 			goto out;
 		}
 		count++;
 	}
 	if (count == 0) {
-		err = ward_msg_set(m, WARD_E_INVAL, "empty subject: give at least a CN or a serialNumber");
+		err = ward_msg_set(m, WARD_E_INVAL,
+		                   "empty subject: give at least a CN or a serialNumber");
 		goto out;
 	}
 	*out = name;
@@ -284,11 +285,11 @@ static ward_err mud_url_check(const char *url, struct ward_msg *m)
 		return ward_msg_set(m, WARD_E_INVAL, "MUD URL must be an https:// URL (RFC 8520)");
 	if (n > MUD_URL_MAX)
 		return ward_msg_set(m, WARD_E_INVAL, "MUD URL is %zu bytes, more than %d", n,
-				    MUD_URL_MAX);
+		                    MUD_URL_MAX);
 	for (size_t i = 0; i < n; i++)
 		if ((unsigned char)url[i] <= 0x20 || (unsigned char)url[i] >= 0x7f)
 			return ward_msg_set(m, WARD_E_INVAL,
-					    "MUD URL contains a space or a non-ASCII character");
+			                    "MUD URL contains a space or a non-ASCII character");
 	return WARD_OK;
 }
 
@@ -329,7 +330,7 @@ out:
 }
 
 /* The MUD URL among exts into dst ("" when absent; two of them are refused). */
-static ward_err mud_url_find(const STACK_OF(X509_EXTENSION) *exts, char *dst, size_t dstlen)
+static ward_err mud_url_find(const STACK_OF(X509_EXTENSION) * exts, char *dst, size_t dstlen)
 {
 	ward_err err = WARD_E_NOMEM;
 	ASN1_OBJECT *oid = mud_oid();
@@ -363,7 +364,7 @@ static ward_err cert_adopt(X509 *x, struct ward_cert **out, struct ward_msg *m)
 	if ((X509_get_extension_flags(x) & EXFLAG_INVALID) != 0) {
 		ERR_clear_error();
 		return ward_msg_set(m, WARD_E_PARSE,
-				    "certificate: malformed or duplicated extension");
+		                    "certificate: malformed or duplicated extension");
 	}
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
@@ -390,7 +391,7 @@ ward_err ward_x509_cert_from_x509(X509 *x, struct ward_cert **out, struct ward_m
 }
 
 ward_err ward_x509_cert_from_der(const uint8_t *der, size_t len, struct ward_cert **out,
-				 struct ward_msg *m)
+                                 struct ward_msg *m)
 {
 	ward_err err = WARD_E_PARSE;
 	const unsigned char *p = der;
@@ -406,7 +407,7 @@ ward_err ward_x509_cert_from_der(const uint8_t *der, size_t len, struct ward_cer
 	}
 	if (len > WARD_X509_MAX_DER) {
 		err = ward_msg_set(m, WARD_E_TOOBIG, "certificate: %zu bytes, more than %u", len,
-				   WARD_X509_MAX_DER);
+		                   WARD_X509_MAX_DER);
 		goto out;
 	}
 	x = d2i_X509(NULL, &p, (long)len);
@@ -416,7 +417,7 @@ ward_err ward_x509_cert_from_der(const uint8_t *der, size_t len, struct ward_cer
 	}
 	if (p != der + len) {
 		err = ward_msg_set(m, WARD_E_PARSE, "certificate: %zu trailing bytes after the DER",
-				   (size_t)(der + len - p));
+		                   (size_t)(der + len - p));
 		goto out;
 	}
 	err = cert_adopt(x, out, m);
@@ -431,7 +432,7 @@ out:
  * Caller frees *der with OPENSSL_free.
  */
 static ward_err pem_next_cert(BIO *bio, const char *what, unsigned char **der, long *derlen,
-			      bool *eof, struct ward_msg *m)
+                              bool *eof, struct ward_msg *m)
 {
 	ward_err err = WARD_E_PARSE;
 	char *name = NULL, *header = NULL;
@@ -454,9 +455,9 @@ static ward_err pem_next_cert(BIO *bio, const char *what, unsigned char **der, l
 	}
 	if (strcmp(name, PEM_STRING_X509) != 0) {
 		err = ward_msg_set(m, WARD_E_PARSE,
-				   "%s: expected -----BEGIN CERTIFICATE----- blocks only, found "
-				   "\"%.40s\"",
-				   what, name);
+		                   "%s: expected -----BEGIN CERTIFICATE----- blocks only, found "
+		                   "\"%.40s\"",
+		                   what, name);
 		goto out;
 	}
 	if (header != NULL && header[0] != '\0') {
@@ -475,7 +476,7 @@ out:
 }
 
 ward_err ward_x509_cert_from_pem(const char *pem, size_t len, struct ward_cert **out,
-				 struct ward_msg *m)
+                                 struct ward_msg *m)
 {
 	static const char what[] = "certificate";
 	ward_err err = WARD_E_PARSE;
@@ -490,8 +491,8 @@ ward_err ward_x509_cert_from_pem(const char *pem, size_t len, struct ward_cert *
 		goto out;
 	}
 	if (len > PEM_MAX) {
-		err = ward_msg_set(m, WARD_E_TOOBIG, "%s: PEM text is %zu bytes, more than %u", what,
-				   len, PEM_MAX);
+		err = ward_msg_set(m, WARD_E_TOOBIG, "%s: PEM text is %zu bytes, more than %u",
+		                   what, len, PEM_MAX);
 		goto out;
 	}
 	bio = BIO_new_mem_buf(pem, (int)len);
@@ -503,7 +504,8 @@ ward_err ward_x509_cert_from_pem(const char *pem, size_t len, struct ward_cert *
 	if (err != WARD_OK)
 		goto out;
 	if (eof) {
-		err = ward_msg_set(m, WARD_E_PARSE, "%s: no -----BEGIN CERTIFICATE----- block", what);
+		err =
+		    ward_msg_set(m, WARD_E_PARSE, "%s: no -----BEGIN CERTIFICATE----- block", what);
 		goto out;
 	}
 	/* One certificate means one: a second block is a bundle, read with another call. */
@@ -511,8 +513,8 @@ ward_err ward_x509_cert_from_pem(const char *pem, size_t len, struct ward_cert *
 	if (err != WARD_OK)
 		goto out;
 	if (!eof) {
-		err = ward_msg_set(m, WARD_E_PARSE,
-				   "%s: more than one certificate in the PEM text", what);
+		err = ward_msg_set(m, WARD_E_PARSE, "%s: more than one certificate in the PEM text",
+		                   what);
 		goto out;
 	}
 	err = ward_x509_cert_from_der(der, (size_t)derlen, &c, m);
@@ -606,10 +608,12 @@ ward_err ward_x509_cert_info(const struct ward_cert *c, struct ward_cert_info *o
 	iss = X509_get_issuer_name(c->x);
 	if ((err = name_get(subj, NID_commonName, info.cn, sizeof(info.cn))) != WARD_OK ||
 	    (err = name_get(subj, NID_serialNumber, info.serial_number,
-			    sizeof(info.serial_number))) != WARD_OK ||
-	    (err = name_get(subj, NID_organizationalUnitName, info.ou, sizeof(info.ou))) != WARD_OK ||
+	                    sizeof(info.serial_number))) != WARD_OK ||
+	    (err = name_get(subj, NID_organizationalUnitName, info.ou, sizeof(info.ou))) !=
+	        WARD_OK ||
 	    (err = name_get(subj, NID_organizationName, info.o, sizeof(info.o))) != WARD_OK ||
-	    (err = name_get(iss, NID_commonName, info.issuer_cn, sizeof(info.issuer_cn))) != WARD_OK)
+	    (err = name_get(iss, NID_commonName, info.issuer_cn, sizeof(info.issuer_cn))) !=
+	        WARD_OK)
 		goto out;
 	err = serial_to_hex(X509_get0_serialNumber(c->x), info.serial_hex);
 	if (err != WARD_OK)
@@ -648,7 +652,7 @@ ward_err ward_x509_cert_key(const struct ward_cert *c, struct ward_key **out)
 }
 
 ward_err ward_x509_certs_from_pem_file(const char *path, size_t max, struct ward_cert ***out,
-				       size_t *n, struct ward_msg *m)
+                                       size_t *n, struct ward_msg *m)
 {
 	ward_err err = WARD_E_PARSE;
 	struct ward_buf text;
@@ -678,7 +682,7 @@ ward_err ward_x509_certs_from_pem_file(const char *path, size_t max, struct ward
 			break;
 		if (count == max) {
 			err = ward_msg_set(m, WARD_E_TOOBIG, "%s: more than %zu certificates", path,
-					   max);
+			                   max);
 			break;
 		}
 		if (count == cap) {
@@ -706,7 +710,8 @@ ward_err ward_x509_certs_from_pem_file(const char *path, size_t max, struct ward
 	if (err != WARD_OK)
 		goto out;
 	if (count == 0) {
-		err = ward_msg_set(m, WARD_E_PARSE, "%s: no -----BEGIN CERTIFICATE----- block", path);
+		err =
+		    ward_msg_set(m, WARD_E_PARSE, "%s: no -----BEGIN CERTIFICATE----- block", path);
 		goto out;
 	}
 	*out = certs;
@@ -726,13 +731,14 @@ out:
 /* "CN=<cn>" of x for messages, or "(no CN)". */
 static void cn_for_msg(const X509 *x, char *dst, size_t dstlen)
 {
-	if (x == NULL || name_get(X509_get_subject_name(x), NID_commonName, dst, dstlen) != WARD_OK ||
+	if (x == NULL ||
+	    name_get(X509_get_subject_name(x), NID_commonName, dst, dstlen) != WARD_OK ||
 	    dst[0] == '\0')
 		set_text(dst, dstlen, "(no CN)");
 }
 
 ward_err ward_x509_verify(const struct ward_cert *leaf, struct ward_cert *const *intermediates,
-			  size_t n, const struct ward_cert *root, time_t now, struct ward_msg *m)
+                          size_t n, const struct ward_cert *root, time_t now, struct ward_msg *m)
 {
 	ward_err result = WARD_E_VERIFY;
 	X509_STORE *store = NULL;
@@ -754,7 +760,8 @@ ward_err ward_x509_verify(const struct ward_cert *leaf, struct ward_cert *const 
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (intermediates[i] == NULL) {
-			result = ward_msg_set(m, WARD_E_INVAL, "verify: intermediate %zu is NULL", i);
+			result =
+			    ward_msg_set(m, WARD_E_INVAL, "verify: intermediate %zu is NULL", i);
 			goto out;
 		}
 		if (sk_X509_push(untrusted, intermediates[i]->x) <= 0) { /* borrowed */
@@ -782,10 +789,10 @@ ward_err ward_x509_verify(const struct ward_cert *leaf, struct ward_cert *const 
 		code = X509_STORE_CTX_get_error(ctx);
 		depth = X509_STORE_CTX_get_error_depth(ctx);
 		cn_for_msg(X509_STORE_CTX_get_current_cert(ctx), cn, sizeof(cn));
-		result = ward_msg_set(m, code == X509_V_ERR_CERT_HAS_EXPIRED ? WARD_E_EXPIRED
-									      : WARD_E_VERIFY,
-				      "certificate \"%s\" (chain depth %d) does not verify: %s", cn,
-				      depth, X509_verify_cert_error_string(code));
+		result = ward_msg_set(
+		    m, code == X509_V_ERR_CERT_HAS_EXPIRED ? WARD_E_EXPIRED : WARD_E_VERIFY,
+		    "certificate \"%s\" (chain depth %d) does not verify: %s", cn, depth,
+		    X509_verify_cert_error_string(code));
 		goto out;
 	}
 	result = WARD_OK;
@@ -821,7 +828,7 @@ static ward_err sign_ctx_new(const struct ward_key *key, EVP_MD_CTX **out, struc
 /* ---- CSRs ------------------------------------------------------------- */
 
 ward_err ward_x509_csr_create(const struct ward_key *key, const struct ward_name *subject,
-			      struct ward_buf *out, struct ward_msg *m)
+                              struct ward_buf *out, struct ward_msg *m)
 {
 	ward_err err = WARD_E_CRYPTO;
 	X509_REQ *req = NULL;
@@ -897,20 +904,20 @@ static ward_err csr_sigalg_check(const X509_REQ *req, enum ward_key_type type, s
 			set_text(name, sizeof(name), "(unreadable)");
 		ERR_clear_error();
 		return ward_msg_set(m, WARD_E_UNSUPPORTED,
-				    "CSR: signature algorithm %s is not supported for a %s key; "
-				    "ward accepts %s",
-				    name, type == WARD_KEY_ECDSA_P256 ? "P-256" : "ed25519",
-				    type == WARD_KEY_ECDSA_P256 ? "ecdsa-with-SHA256" : "ED25519");
+		                    "CSR: signature algorithm %s is not supported for a %s key; "
+		                    "ward accepts %s",
+		                    name, type == WARD_KEY_ECDSA_P256 ? "P-256" : "ed25519",
+		                    type == WARD_KEY_ECDSA_P256 ? "ecdsa-with-SHA256" : "ED25519");
 	}
 	if (ptype != V_ASN1_UNDEF) /* RFC 5758 and RFC 8410: parameters absent */
 		return ward_msg_set(m, WARD_E_PARSE,
-				    "CSR: signature algorithm carries parameters; it must not");
+		                    "CSR: signature algorithm carries parameters; it must not");
 	return WARD_OK;
 }
 
 /* Fill info from a parsed request (subject, MUD URL from requested extensions, key type). */
 static ward_err csr_read_info(X509_REQ *req, enum ward_key_type type, struct ward_cert_info *info,
-			      struct ward_msg *m)
+                              struct ward_msg *m)
 {
 	ward_err err;
 	const X509_NAME *subj = X509_REQ_get_subject_name(req);
@@ -919,13 +926,13 @@ static ward_err csr_read_info(X509_REQ *req, enum ward_key_type type, struct war
 	memset(info, 0, sizeof(*info));
 	if ((err = name_get(subj, NID_commonName, info->cn, sizeof(info->cn))) != WARD_OK ||
 	    (err = name_get(subj, NID_serialNumber, info->serial_number,
-			    sizeof(info->serial_number))) != WARD_OK ||
+	                    sizeof(info->serial_number))) != WARD_OK ||
 	    (err = name_get(subj, NID_organizationalUnitName, info->ou, sizeof(info->ou))) !=
-		    WARD_OK ||
+	        WARD_OK ||
 	    (err = name_get(subj, NID_organizationName, info->o, sizeof(info->o))) != WARD_OK) {
 		err = ward_msg_set(m, err,
-				   "CSR: subject has a repeated, oversized or unreadable CN, "
-				   "serialNumber, OU or O");
+		                   "CSR: subject has a repeated, oversized or unreadable CN, "
+		                   "serialNumber, OU or O");
 		goto out;
 	}
 	exts = X509_REQ_get_extensions(req);
@@ -945,7 +952,7 @@ out:
 }
 
 ward_err ward_x509_csr_parse(const uint8_t *der, size_t len, struct ward_csr **out,
-			     struct ward_msg *m)
+                             struct ward_msg *m)
 {
 	ward_err err = WARD_E_PARSE;
 	const unsigned char *p = der;
@@ -967,7 +974,7 @@ ward_err ward_x509_csr_parse(const uint8_t *der, size_t len, struct ward_csr **o
 	}
 	if (len > WARD_X509_MAX_DER) {
 		err = ward_msg_set(m, WARD_E_TOOBIG, "CSR: %zu bytes, more than %u", len,
-				   WARD_X509_MAX_DER);
+		                   WARD_X509_MAX_DER);
 		goto out;
 	}
 	req = d2i_X509_REQ(NULL, &p, (long)len);
@@ -977,12 +984,12 @@ ward_err ward_x509_csr_parse(const uint8_t *der, size_t len, struct ward_csr **o
 	}
 	if (p != der + len) {
 		err = ward_msg_set(m, WARD_E_PARSE, "CSR: %zu trailing bytes after the request",
-				   (size_t)(der + len - p));
+		                   (size_t)(der + len - p));
 		goto out;
 	}
 	if (X509_REQ_get_version(req) != 0) {
 		err = ward_msg_set(m, WARD_E_PARSE, "CSR: version %ld; PKCS#10 knows only v1 (0)",
-				   X509_REQ_get_version(req));
+		                   X509_REQ_get_version(req));
 		goto out;
 	}
 	pkey = X509_REQ_get0_pubkey(req);
@@ -994,9 +1001,9 @@ ward_err ward_x509_csr_parse(const uint8_t *der, size_t len, struct ward_csr **o
 			set_text(alg, sizeof(alg), "(unreadable)");
 		ERR_clear_error();
 		err = ward_msg_set(m, WARD_E_UNSUPPORTED,
-				   "CSR: public key algorithm %s is not supported; ward accepts "
-				   "ed25519 and ECDSA P-256",
-				   alg);
+		                   "CSR: public key algorithm %s is not supported; ward accepts "
+		                   "ed25519 and ECDSA P-256",
+		                   alg);
 		goto out;
 	}
 	err = ward_crypto_key_from_evp(pkey, false, "CSR public key", &key, m);
@@ -1009,8 +1016,8 @@ ward_err ward_x509_csr_parse(const uint8_t *der, size_t len, struct ward_csr **o
 	if (X509_REQ_verify(req, ward_crypto_key_evp(key)) != 1) {
 		ERR_clear_error();
 		err = ward_msg_set(m, WARD_E_VERIFY,
-				   "CSR: signature does not verify with the request's own key "
-				   "(no proof of possession)");
+		                   "CSR: signature does not verify with the request's own key "
+		                   "(no proof of possession)");
 		goto out;
 	}
 	err = csr_read_info(req, ward_crypto_key_type(key), &info, m);
@@ -1063,7 +1070,7 @@ ward_err ward_x509_csr_key(const struct ward_csr *r, struct ward_key **out)
 
 /* Add one extension written in OpenSSL's config syntax (constant strings only). */
 static ward_err add_ext_conf(X509 *x, X509V3_CTX *v3, int nid, const char *value,
-			     struct ward_msg *m)
+                             struct ward_msg *m)
 {
 	X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, v3, nid, value);
 	ward_err err = WARD_OK;
@@ -1109,9 +1116,9 @@ static ward_err add_san(X509 *x, const char *dns, const char *ip, struct ward_ms
 	if (dns != NULL) {
 		if (!dns_name_ok(dns)) {
 			err = ward_msg_set(m, WARD_E_INVAL,
-					   "issue: \"%s\" is not a DNS name (letters, digits, '-' "
-					   "and '.')",
-					   dns);
+			                   "issue: \"%s\" is not a DNS name (letters, digits, '-' "
+			                   "and '.')",
+			                   dns);
 			goto out;
 		}
 		g = GENERAL_NAME_new();
@@ -1128,7 +1135,8 @@ static ward_err add_san(X509 *x, const char *dns, const char *ip, struct ward_ms
 		addr = a2i_IPADDRESS(ip);
 		if (addr == NULL) {
 			ERR_clear_error();
-			err = ward_msg_set(m, WARD_E_INVAL, "issue: \"%s\" is not an IP address", ip);
+			err =
+			    ward_msg_set(m, WARD_E_INVAL, "issue: \"%s\" is not an IP address", ip);
 			goto out;
 		}
 		g = GENERAL_NAME_new();
@@ -1217,42 +1225,41 @@ static ward_err random_serial(ASN1_INTEGER **out, struct ward_msg *m)
 
 /* The issuer must be a CA allowed to sign certificates (and, for a CA profile, CAs). */
 static ward_err issuer_check(const struct ward_cert *issuer, const struct ward_key *issuer_key,
-			     enum ward_cert_profile profile, time_t not_after, struct ward_msg *m)
+                             enum ward_cert_profile profile, time_t not_after, struct ward_msg *m)
 {
 	uint32_t flags = X509_get_extension_flags(issuer->x);
 	EVP_PKEY *ipub = X509_get0_pubkey(issuer->x);
-	time_t inb = 0, ina = 0;
+	time_t ina = 0;
 
 	if ((flags & EXFLAG_CA) == 0)
 		return ward_msg_set(m, WARD_E_INVAL,
-				    "issue: the issuer certificate is not a CA (basicConstraints "
-				    "CA:TRUE missing)");
+		                    "issue: the issuer certificate is not a CA (basicConstraints "
+		                    "CA:TRUE missing)");
 	if ((flags & EXFLAG_KUSAGE) != 0 && (X509_get_key_usage(issuer->x) & KU_KEY_CERT_SIGN) == 0)
 		return ward_msg_set(m, WARD_E_INVAL,
-				    "issue: the issuer certificate's keyUsage lacks keyCertSign");
+		                    "issue: the issuer certificate's keyUsage lacks keyCertSign");
 	if (profile == WARD_CERT_ISSUING_CA && X509_get_pathlen(issuer->x) == 0)
 		return ward_msg_set(m, WARD_E_INVAL,
-				    "issue: the issuer has pathlen 0 and cannot sign a CA");
+		                    "issue: the issuer has pathlen 0 and cannot sign a CA");
 	if (ipub == NULL || EVP_PKEY_eq(ipub, ward_crypto_key_evp(issuer_key)) != 1) {
 		ERR_clear_error();
 		return ward_msg_set(m, WARD_E_INVAL,
-				    "issue: the issuer key does not match the issuer certificate's "
-				    "public key");
+		                    "issue: the issuer key does not match the issuer certificate's "
+		                    "public key");
 	}
-	if (time_from_asn1(X509_get0_notBefore(issuer->x), &inb) != WARD_OK ||
-	    time_from_asn1(X509_get0_notAfter(issuer->x), &ina) != WARD_OK)
+	if (time_from_asn1(X509_get0_notAfter(issuer->x), &ina) != WARD_OK)
 		return ward_msg_set(m, WARD_E_PARSE, "issue: unreadable issuer validity");
 	if (not_after > ina)
 		return ward_msg_set(m, WARD_E_INVAL,
-				    "issue: the certificate would outlive its issuer (notAfter "
-				    "%lld > issuer notAfter %lld)",
-				    (long long)not_after, (long long)ina);
+		                    "issue: the certificate would outlive its issuer (notAfter "
+		                    "%lld > issuer notAfter %lld)",
+		                    (long long)not_after, (long long)ina);
 	return WARD_OK;
 }
 
 /* Check p against its profile before anything is built. */
 static ward_err issue_args_check(const struct ward_cert *issuer, const struct ward_key *issuer_key,
-				 const struct ward_issue *p, struct ward_msg *m)
+                                 const struct ward_issue *p, struct ward_msg *m)
 {
 	ward_err err;
 
@@ -1262,22 +1269,22 @@ static ward_err issue_args_check(const struct ward_cert *issuer, const struct wa
 		return ward_msg_set(m, WARD_E_INVAL, "issue: the issuer key has no private half");
 	if (p->not_before <= 0 || p->not_after <= p->not_before)
 		return ward_msg_set(m, WARD_E_INVAL,
-				    "issue: validity must have 0 < notBefore < notAfter");
+		                    "issue: validity must have 0 < notBefore < notAfter");
 	switch (p->profile) {
 	case WARD_CERT_ROOT_CA:
 		if (issuer != NULL)
 			return ward_msg_set(m, WARD_E_INVAL,
-					    "issue: a root CA is self-signed; pass no issuer");
+			                    "issue: a root CA is self-signed; pass no issuer");
 		if (!ward_crypto_key_equal(issuer_key, p->subject_key))
 			return ward_msg_set(m, WARD_E_INVAL,
-					    "issue: a root CA must be signed by its own key");
+			                    "issue: a root CA must be signed by its own key");
 		break;
 	case WARD_CERT_ISSUING_CA:
 	case WARD_CERT_DEVICE:
 	case WARD_CERT_SERVER:
 		if (issuer == NULL)
 			return ward_msg_set(m, WARD_E_INVAL,
-					    "issue: only a root CA is self-signed; give an issuer");
+			                    "issue: only a root CA is self-signed; give an issuer");
 		err = issuer_check(issuer, issuer_key, p->profile, p->not_after, m);
 		if (err != WARD_OK)
 			return err;
@@ -1288,16 +1295,16 @@ static ward_err issue_args_check(const struct ward_cert *issuer, const struct wa
 	if (p->profile == WARD_CERT_SERVER) {
 		if (p->san_dns == NULL && p->san_ip == NULL)
 			return ward_msg_set(m, WARD_E_INVAL,
-					    "issue: a server certificate needs a DNS name or an IP "
-					    "address");
+			                    "issue: a server certificate needs a DNS name or an IP "
+			                    "address");
 	} else if (p->san_dns != NULL || p->san_ip != NULL) {
 		return ward_msg_set(m, WARD_E_INVAL,
-				    "issue: subjectAltName is only for server certificates");
+		                    "issue: subjectAltName is only for server certificates");
 	}
 	if (p->mud_url != NULL) {
 		if (p->profile != WARD_CERT_DEVICE)
 			return ward_msg_set(m, WARD_E_INVAL,
-					    "issue: a MUD URL is only for device certificates");
+			                    "issue: a MUD URL is only for device certificates");
 		return mud_url_check(p->mud_url, m);
 	}
 	return WARD_OK;
@@ -1305,7 +1312,7 @@ static ward_err issue_args_check(const struct ward_cert *issuer, const struct wa
 
 /* The profile's fixed extensions, in OpenSSL config syntax (no caller text reaches it). */
 static ward_err add_profile_exts(X509 *x, X509V3_CTX *v3, enum ward_cert_profile profile,
-				 struct ward_msg *m)
+                                 struct ward_msg *m)
 {
 	const char *bc = "critical,CA:FALSE", *ku = "critical,digitalSignature", *eku = NULL;
 	ward_err err;
@@ -1339,7 +1346,7 @@ static ward_err add_profile_exts(X509 *x, X509V3_CTX *v3, enum ward_cert_profile
 }
 
 ward_err ward_x509_issue(const struct ward_cert *issuer, const struct ward_key *issuer_key,
-			 const struct ward_issue *p, struct ward_cert **out, struct ward_msg *m)
+                         const struct ward_issue *p, struct ward_cert **out, struct ward_msg *m)
 {
 	ward_err err = WARD_E_CRYPTO;
 	X509 *x = NULL;
@@ -1371,7 +1378,8 @@ ward_err ward_x509_issue(const struct ward_cert *issuer, const struct ward_key *
 	}
 	if (X509_set_version(x, X509_VERSION_3) != 1 || X509_set_serialNumber(x, serial) != 1 ||
 	    X509_set_subject_name(x, subject) != 1 ||
-	    X509_set_issuer_name(x, issuer != NULL ? X509_get_subject_name(issuer->x) : subject) != 1 ||
+	    X509_set_issuer_name(x, issuer != NULL ? X509_get_subject_name(issuer->x) : subject) !=
+	        1 ||
 	    ASN1_TIME_set(X509_getm_notBefore(x), p->not_before) == NULL ||
 	    ASN1_TIME_set(X509_getm_notAfter(x), p->not_after) == NULL ||
 	    X509_set_pubkey(x, ward_crypto_key_evp(p->subject_key)) != 1) {
@@ -1410,7 +1418,7 @@ out:
 
 /* Add one revoked serial to crl. */
 static ward_err crl_add_entry(X509_CRL *crl, const struct ward_crl_entry *e, size_t i,
-			      struct ward_msg *m)
+                              struct ward_msg *m)
 {
 	ward_err err;
 	X509_REVOKED *rev = NULL;
@@ -1420,8 +1428,8 @@ static ward_err crl_add_entry(X509_CRL *crl, const struct ward_crl_entry *e, siz
 	err = serial_from_hex(e->serial_hex, &serial);
 	if (err != WARD_OK) {
 		err = ward_msg_set(m, err == WARD_E_PARSE ? WARD_E_INVAL : err,
-				   "CRL entry %zu: serial \"%.48s\" is not 1-40 hex digits", i,
-				   e->serial_hex);
+		                   "CRL entry %zu: serial \"%.48s\" is not 1-40 hex digits", i,
+		                   e->serial_hex);
 		goto out;
 	}
 	if (e->revoked_at <= 0) {
@@ -1432,7 +1440,8 @@ static ward_err crl_add_entry(X509_CRL *crl, const struct ward_crl_entry *e, siz
 	rev = X509_REVOKED_new();
 	when = ASN1_TIME_set(NULL, e->revoked_at);
 	if (rev == NULL || when == NULL || X509_REVOKED_set_serialNumber(rev, serial) != 1 ||
-	    X509_REVOKED_set_revocationDate(rev, when) != 1 || X509_CRL_add0_revoked(crl, rev) != 1) {
+	    X509_REVOKED_set_revocationDate(rev, when) != 1 ||
+	    X509_CRL_add0_revoked(crl, rev) != 1) {
 		err = ossl_fail(m, WARD_E_CRYPTO, "CRL: cannot add an entry");
 		goto out;
 	}
@@ -1446,16 +1455,16 @@ out:
 }
 
 ward_err ward_x509_crl_create(const struct ward_cert *issuer, const struct ward_key *issuer_key,
-			      const struct ward_crl_entry *entries, size_t n, uint64_t crl_number,
-			      time_t this_update, time_t next_update, struct ward_buf *out,
-			      struct ward_msg *m)
+                              const struct ward_crl_entry *entries, size_t n, uint64_t crl_number,
+                              time_t this_update, time_t next_update, struct ward_buf *out,
+                              struct ward_msg *m)
 {
 	ward_err err = WARD_E_CRYPTO;
 	X509_CRL *crl = NULL;
 	ASN1_TIME *t = NULL;
 	ASN1_INTEGER *num = NULL;
 	EVP_MD_CTX *sctx = NULL;
-	STACK_OF(X509_REVOKED) *revs;
+	STACK_OF(X509_REVOKED) * revs;
 	X509V3_CTX v3;
 	X509_EXTENSION *akid = NULL;
 	unsigned char *der = NULL;
@@ -1482,7 +1491,7 @@ ward_err ward_x509_crl_create(const struct ward_cert *issuer, const struct ward_
 	    EVP_PKEY_eq(X509_get0_pubkey(issuer->x), ward_crypto_key_evp(issuer_key)) != 1) {
 		ERR_clear_error();
 		err = ward_msg_set(m, WARD_E_INVAL,
-				   "CRL: the issuer key does not match the issuer certificate");
+		                   "CRL: the issuer key does not match the issuer certificate");
 		goto out;
 	}
 	err = sign_ctx_new(issuer_key, &sctx, m);
@@ -1495,8 +1504,9 @@ ward_err ward_x509_crl_create(const struct ward_cert *issuer, const struct ward_
 	}
 	if (X509_CRL_set_version(crl, X509_CRL_VERSION_2) != 1 ||
 	    X509_CRL_set_issuer_name(crl, X509_get_subject_name(issuer->x)) != 1 ||
-	    (t = ASN1_TIME_set(NULL, this_update)) == NULL || X509_CRL_set1_lastUpdate(crl, t) != 1 ||
-	    ASN1_TIME_set(t, next_update) == NULL || X509_CRL_set1_nextUpdate(crl, t) != 1) {
+	    (t = ASN1_TIME_set(NULL, this_update)) == NULL ||
+	    X509_CRL_set1_lastUpdate(crl, t) != 1 || ASN1_TIME_set(t, next_update) == NULL ||
+	    X509_CRL_set1_nextUpdate(crl, t) != 1) {
 		err = ossl_fail(m, WARD_E_CRYPTO, "CRL: cannot fill in the header");
 		goto out;
 	}
@@ -1512,9 +1522,9 @@ ward_err ward_x509_crl_create(const struct ward_cert *issuer, const struct ward_
 	}
 	revs = X509_CRL_get_REVOKED(crl);
 	for (int i = 1; i < sk_X509_REVOKED_num(revs); i++) {
-		if (ASN1_INTEGER_cmp(X509_REVOKED_get0_serialNumber(sk_X509_REVOKED_value(revs, i - 1)),
-				     X509_REVOKED_get0_serialNumber(sk_X509_REVOKED_value(revs, i))) ==
-		    0) {
+		if (ASN1_INTEGER_cmp(
+		        X509_REVOKED_get0_serialNumber(sk_X509_REVOKED_value(revs, i - 1)),
+		        X509_REVOKED_get0_serialNumber(sk_X509_REVOKED_value(revs, i))) == 0) {
 			err = ward_msg_set(m, WARD_E_INVAL, "CRL: a serial is listed twice");
 			goto out;
 		}
@@ -1529,8 +1539,8 @@ ward_err ward_x509_crl_create(const struct ward_cert *issuer, const struct ward_
 	akid = X509V3_EXT_conf_nid(NULL, &v3, NID_authority_key_identifier, "keyid:always");
 	if (akid == NULL || X509_CRL_add_ext(crl, akid, -1) != 1) {
 		err = ossl_fail(m, WARD_E_CRYPTO,
-				"CRL: cannot add authorityKeyIdentifier (does the issuer have a "
-				"subjectKeyIdentifier?)");
+		                "CRL: cannot add authorityKeyIdentifier (does the issuer have a "
+		                "subjectKeyIdentifier?)");
 		goto out;
 	}
 	if (X509_CRL_sign_ctx(crl, sctx) <= 0) {
@@ -1569,7 +1579,7 @@ out:
  * `openssl crl2pkcs7 -nocrl`.
  */
 ward_err ward_x509_p7_certs(struct ward_cert *const *certs, size_t n, struct ward_buf *out,
-			    struct ward_msg *m)
+                            struct ward_msg *m)
 {
 	ward_err err = WARD_E_CRYPTO;
 	PKCS7 *p7 = NULL;
@@ -1618,12 +1628,12 @@ out:
 }
 
 ward_err ward_x509_p7_parse(const uint8_t *der, size_t len, size_t max, struct ward_cert ***out,
-			    size_t *n, struct ward_msg *m)
+                            size_t *n, struct ward_msg *m)
 {
 	ward_err err = WARD_E_PARSE;
 	const unsigned char *p = der;
 	PKCS7 *p7 = NULL;
-	STACK_OF(X509) *xs;
+	STACK_OF(X509) * xs;
 	struct ward_cert **certs = NULL;
 	size_t count = 0;
 	int num;
@@ -1634,7 +1644,7 @@ ward_err ward_x509_p7_parse(const uint8_t *der, size_t len, size_t max, struct w
 	}
 	if (len == 0 || len > P7_MAX) {
 		err = ward_msg_set(m, len == 0 ? WARD_E_PARSE : WARD_E_TOOBIG,
-				   "PKCS#7: %zu bytes; expected 1 to %u", len, P7_MAX);
+		                   "PKCS#7: %zu bytes; expected 1 to %u", len, P7_MAX);
 		goto out;
 	}
 	p7 = d2i_PKCS7(NULL, &p, (long)len);
@@ -1651,8 +1661,7 @@ ward_err ward_x509_p7_parse(const uint8_t *der, size_t len, size_t max, struct w
 		goto out;
 	}
 	if (sk_PKCS7_SIGNER_INFO_num(p7->d.sign->signer_info) > 0) {
-		err = ward_msg_set(m, WARD_E_PARSE,
-				   "PKCS#7: has signers; EST certs-only has none");
+		err = ward_msg_set(m, WARD_E_PARSE, "PKCS#7: has signers; EST certs-only has none");
 		goto out;
 	}
 	xs = p7->d.sign->cert;
@@ -1663,7 +1672,7 @@ ward_err ward_x509_p7_parse(const uint8_t *der, size_t len, size_t max, struct w
 	}
 	if ((size_t)num > max) {
 		err = ward_msg_set(m, WARD_E_TOOBIG, "PKCS#7: %d certificates, more than %zu", num,
-				   max);
+		                   max);
 		goto out;
 	}
 	certs = calloc((size_t)num, sizeof(*certs));
@@ -1709,6 +1718,7 @@ out:
  * The same shape as RFC 7030's own example (which asks for secp384r1 and
  * ecdsa-with-SHA384); `openssl asn1parse -inform DER` reads it.
  */
+/* clang-format off */
 static const uint8_t CSRATTRS_DER[] = {
 	0x30, 0x26,
 	0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02,
@@ -1718,6 +1728,7 @@ static const uint8_t CSRATTRS_DER[] = {
 	0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07,
 	0x06, 0x03, 0x55, 0x04, 0x05,
 };
+/* clang-format on */
 
 ward_err ward_x509_csrattrs(struct ward_buf *out, struct ward_msg *m)
 {

@@ -43,8 +43,8 @@
 #include "ward/tls.h"
 #include "ward/x509.h"
 
-#define DAY 86400
-#define OUT_MAX (256u * 1024)
+#define DAY       86400
+#define OUT_MAX   (256u * 1024)
 #define HS_ROUNDS 200
 
 struct env {
@@ -60,12 +60,12 @@ static struct env E;
 
 /* What one handshake did, seen from both sides. */
 struct hs {
-	SSL *s, *c;            /* kept for inspection; freed by hs_free */
+	SSL *s, *c; /* kept for inspection; freed by hs_free */
 	int fds[2];
-	int cdone, sdone;      /* handshake completed */
-	int cfail, sfail;      /* handshake failed */
-	int sreason;           /* OpenSSL reason code of the server's failure */
-	long sverify;          /* server's verify result for the client certificate */
+	int cdone, sdone; /* handshake completed */
+	int cfail, sfail; /* handshake failed */
+	int sreason;      /* OpenSSL reason code of the server's failure */
+	long sverify;     /* server's verify result for the client certificate */
 };
 
 static void must(ward_err e, const struct ward_msg *m, const char *what)
@@ -84,8 +84,8 @@ static struct ward_key *keygen(void)
 }
 
 static struct ward_cert *issue(const struct ward_cert *issuer, const struct ward_key *ikey,
-			       enum ward_cert_profile prof, const char *cn,
-			       const struct ward_key *k, time_t nb, time_t na)
+                               enum ward_cert_profile prof, const char *cn,
+                               const struct ward_key *k, time_t nb, time_t na)
 {
 	struct ward_issue p;
 	struct ward_msg m = {{0}};
@@ -139,7 +139,7 @@ static EVP_PKEY *evp_private(const struct ward_key *k)
 
 /* Write the PEM of certs into E.dir/name; its path into path. */
 static void write_pem(const char *name, struct ward_cert *const *certs, size_t n, char *path,
-		      size_t pathlen)
+                      size_t pathlen)
 {
 	struct ward_buf b;
 	struct ward_msg m = {{0}};
@@ -193,21 +193,21 @@ static int setup(void **state)
 	E.oiss_key = keygen();
 	E.odev_key = keygen();
 	E.root = issue(NULL, E.root_key, WARD_CERT_ROOT_CA, "ward root CA", E.root_key, now - DAY,
-		       now + 3650 * DAY);
+	               now + 3650 * DAY);
 	E.iss = issue(E.root, E.root_key, WARD_CERT_ISSUING_CA, "ward issuing CA", E.iss_key,
-		      now - DAY, now + 1000 * DAY);
+	              now - DAY, now + 1000 * DAY);
 	E.srv = issue(E.iss, E.iss_key, WARD_CERT_SERVER, "localhost", E.srv_key, now - 60,
-		      now + 90 * DAY);
+	              now + 90 * DAY);
 	E.dev = issue(E.iss, E.iss_key, WARD_CERT_DEVICE, "DEV-0001", E.dev_key, now - 60,
-		      now + 30 * DAY);
+	              now + 30 * DAY);
 	E.expired = issue(E.iss, E.iss_key, WARD_CERT_DEVICE, "DEV-0002", E.dev_key,
-			  now - 20 * 3600, now - 3600);
+	                  now - 20 * 3600, now - 3600);
 	E.oroot = issue(NULL, E.oroot_key, WARD_CERT_ROOT_CA, "other root CA", E.oroot_key,
-			now - DAY, now + 3650 * DAY);
+	                now - DAY, now + 3650 * DAY);
 	E.oiss = issue(E.oroot, E.oroot_key, WARD_CERT_ISSUING_CA, "ward issuing CA", E.oiss_key,
-		       now - DAY, now + 1000 * DAY);
+	               now - DAY, now + 1000 * DAY);
 	E.odev = issue(E.oiss, E.oiss_key, WARD_CERT_DEVICE, "DEV-0001", E.odev_key, now - 60,
-		       now + 30 * DAY);
+	               now + 30 * DAY);
 
 	chain[0] = E.srv;
 	chain[1] = E.iss;
@@ -253,7 +253,7 @@ static int teardown(void **state)
  * presenting cert/key when given.
  */
 static SSL_CTX *client_ctx(int min, int max, const char *ciphers, const struct ward_cert *cert,
-			   const struct ward_key *key)
+                           const struct ward_key *key)
 {
 	SSL_CTX *c = SSL_CTX_new(TLS_client_method());
 	X509 *root = x509_of(E.root);
@@ -357,7 +357,7 @@ static void expect_ok(SSL_CTX *cctx, int version, const char *want_serial)
 	handshake(cctx, NULL, &h);
 	if (!h.sdone || !h.cdone)
 		fail_msg("handshake did not complete: server %s (reason %d), client %s",
-			 h.sfail ? "failed" : "stalled", h.sreason, h.cfail ? "failed" : "ok");
+		         h.sfail ? "failed" : "stalled", h.sreason, h.cfail ? "failed" : "ok");
 	assert_int_equal(SSL_version(h.s), version);
 	if (want_serial == NULL) {
 		assert_int_equal(ward_tls_peer_cert(h.s, &peer), WARD_E_NOTFOUND);
@@ -393,10 +393,13 @@ static long expect_server_refuses(SSL_CTX *cctx, int want_reason)
 	handshake(cctx, NULL, &h);
 	if (!h.sfail)
 		fail_msg("server did not refuse the handshake (server %s, client %s)",
-			 h.sdone ? "done" : "stalled", h.cdone ? "done" : h.cfail ? "failed" : "stalled");
+		         h.sdone ? "done" : "stalled",
+		         h.cdone   ? "done"
+		         : h.cfail ? "failed"
+		                   : "stalled");
 	if (want_reason != 0 && h.sreason != want_reason)
 		fail_msg("server refused with reason %d (%s), expected %d", h.sreason,
-			 ERR_reason_error_string(ERR_PACK(ERR_LIB_SSL, 0, h.sreason)), want_reason);
+		         ERR_reason_error_string(ERR_PACK(ERR_LIB_SSL, 0, h.sreason)), want_reason);
 	assert_int_not_equal(ward_tls_peer_cert(h.s, &peer), WARD_OK);
 	assert_null(peer);
 	v = h.sverify;
@@ -436,7 +439,7 @@ static void test_client_cert_tls12(void **state)
 	SSL_CTX_free(c);
 	/* Each of the AEAD suites the server offers for a P-256 certificate. */
 	c = client_ctx(TLS1_2_VERSION, TLS1_2_VERSION, "ECDHE-ECDSA-CHACHA20-POLY1305", E.dev,
-		       E.dev_key);
+	               E.dev_key);
 	expect_ok(c, TLS1_2_VERSION, "DEV-0001");
 	SSL_CTX_free(c);
 	c = client_ctx(TLS1_2_VERSION, TLS1_2_VERSION, "ECDHE-ECDSA-AES256-GCM-SHA384", NULL, NULL);
@@ -456,9 +459,9 @@ static void test_tls11_refused(void **state)
 
 static void test_non_aead_refused(void **state)
 {
-	SSL_CTX *c = client_ctx(TLS1_2_VERSION, TLS1_2_VERSION,
-				"ECDHE-ECDSA-AES128-SHA256:ECDHE-ECDSA-AES256-SHA:AES128-GCM-SHA256",
-				NULL, NULL);
+	SSL_CTX *c = client_ctx(
+	    TLS1_2_VERSION, TLS1_2_VERSION,
+	    "ECDHE-ECDSA-AES128-SHA256:ECDHE-ECDSA-AES256-SHA:AES128-GCM-SHA256", NULL, NULL);
 
 	(void)state;
 	(void)expect_server_refuses(c, SSL_R_NO_SHARED_CIPHER);
@@ -573,12 +576,12 @@ static void test_server_new_errors(void **state)
 	o.cert_chain = E.chain;
 	o.key = E.key;
 	o.client_ca = E.client_ca;
-#define REFUSED(want)                                                          \
-	do {                                                                   \
-		m.text[0] = '\0';                                              \
-		assert_int_equal(ward_tls_server_new(&o, &s, &m), (want));     \
-		assert_null(s);                                                \
-		assert_true(m.text[0] != '\0');                                \
+#define REFUSED(want)                                                                              \
+	do {                                                                                       \
+		m.text[0] = '\0';                                                                  \
+		assert_int_equal(ward_tls_server_new(&o, &s, &m), (want));                         \
+		assert_null(s);                                                                    \
+		assert_true(m.text[0] != '\0');                                                    \
 	} while (0)
 	o.cert_chain = missing;
 	REFUSED(WARD_E_NOTFOUND);
@@ -606,16 +609,16 @@ static void test_server_new_errors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_no_client_cert),
-		cmocka_unit_test(test_client_cert_tls13),
-		cmocka_unit_test(test_client_cert_tls12),
-		cmocka_unit_test(test_tls11_refused),
-		cmocka_unit_test(test_non_aead_refused),
-		cmocka_unit_test(test_client_cert_other_ca),
-		cmocka_unit_test(test_client_cert_expired),
-		cmocka_unit_test(test_server_cert_as_client_cert),
-		cmocka_unit_test(test_no_resumption),
-		cmocka_unit_test(test_server_new_errors),
+	    cmocka_unit_test(test_no_client_cert),
+	    cmocka_unit_test(test_client_cert_tls13),
+	    cmocka_unit_test(test_client_cert_tls12),
+	    cmocka_unit_test(test_tls11_refused),
+	    cmocka_unit_test(test_non_aead_refused),
+	    cmocka_unit_test(test_client_cert_other_ca),
+	    cmocka_unit_test(test_client_cert_expired),
+	    cmocka_unit_test(test_server_cert_as_client_cert),
+	    cmocka_unit_test(test_no_resumption),
+	    cmocka_unit_test(test_server_new_errors),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

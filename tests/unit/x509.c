@@ -48,55 +48,55 @@
 /* ---- fixtures ------------------------------------------------------------ */
 
 static const char CSR_P384_B64[] =
-	"MIIBGzCBoQIBADAiMREwDwYDVQQDDAhkZXYtcDM4NDENMAsGA1UEBRMEUDM4NDB2MBAGByqG"
-	"SM49AgEGBSuBBAAiA2IABNGkqpZkRVu+H19shkqCx9j46vCSRT5L8Q3xgeuQYgiauLv62XA+"
-	"fNXGBv2IZm61PjefO8xoVidfzsp8gyZDlxzjXEqWAlTjKRemAxMaqyg3OiXfxCKT7cK+bcTJ"
-	"GdfSLKAAMAoGCCqGSM49BAMCA2kAMGYCMQCNhN7A5qYltgbjK9LegBLFmwdkrHIg0QjhdUWI"
-	"O1chyyMH8iAdhIFcCkUKvn4FPl8CMQCkyq4JYjso/hEITkSplaHUN5Qzg4H3CgcoKOB+k6KU"
-	"SX0vDKbicfF7HiMbtEUSu1M=";
+    "MIIBGzCBoQIBADAiMREwDwYDVQQDDAhkZXYtcDM4NDENMAsGA1UEBRMEUDM4NDB2MBAGByqG"
+    "SM49AgEGBSuBBAAiA2IABNGkqpZkRVu+H19shkqCx9j46vCSRT5L8Q3xgeuQYgiauLv62XA+"
+    "fNXGBv2IZm61PjefO8xoVidfzsp8gyZDlxzjXEqWAlTjKRemAxMaqyg3OiXfxCKT7cK+bcTJ"
+    "GdfSLKAAMAoGCCqGSM49BAMCA2kAMGYCMQCNhN7A5qYltgbjK9LegBLFmwdkrHIg0QjhdUWI"
+    "O1chyyMH8iAdhIFcCkUKvn4FPl8CMQCkyq4JYjso/hEITkSplaHUN5Qzg4H3CgcoKOB+k6KU"
+    "SX0vDKbicfF7HiMbtEUSu1M=";
 static const char CSR_RSA2048_B64[] =
-	"MIICZjCCAU4CAQAwITEQMA4GA1UEAwwHZGV2LXJzYTENMAsGA1UEBRMEUlNBMTCCASIwDQYJ"
-	"KoZIhvcNAQEBBQADggEPADCCAQoCggEBAKe6nK7hSwULNESFuGaH/O6kVRPIxWEn9Cjq80EA"
-	"GzcMjdnnqCoHrw4Tm23GjclHHDCsvpJAc5bH3GignFeuTSYlcMyo9cVP5IjxMLTnUbB44T7S"
-	"FQfhmsqpE9eVoQl6AuCY6jaQL5n9W5nc0Bvx3KwtvGr1yHMhDJ1eio1dXh0A7ZYYAi2ioEt3"
-	"ASJFax7Ws6AthJNcYPxkUjmbKjVO0I9BU6p8IuS5YlRxkX7m62DNKKSljeauYLma4awkVaOe"
-	"ZRt4MsBP/bzvTrKgxSY2XC0zfLH5iWYzLcLtt2YQCAwuJQuNGTdfpS9217v18OKueUz4PDfX"
-	"FH4NnzW1c+/7i08CAwEAAaAAMA0GCSqGSIb3DQEBCwUAA4IBAQCODVmhYMArhsWWKCoy7cRL"
-	"lhZGTH4HNEDTQtfzmupqGVEhwYTkLLGSfy8iq7GhQ+cDwsJ6VtmNfWXIg7i/NRhRGqgEjjGt"
-	"GKej2DHcp7q9XBR+aY91LWqXRyF3nJm6cZJ8GvTCQ3ZnI/gC87GaQ4G7Mlp1fLKjLMl5mDEo"
-	"pbul2fuUc6AJHDx8PvlKVPGWHMIXOq2pwnKhtLpoNskTYP8F5zgrBdF7eT5slxLcPgFGhtmI"
-	"7Zs4TUo6hdR6jLIQf3aDd/ke66zcnbPF+bV8bDpyTN/DMGuUHw6xmHeC6joZ6d16H6zRRCNu"
-	"WAZSgEZoqPzTzEydIFa3kX6FSVk7TYpd";
+    "MIICZjCCAU4CAQAwITEQMA4GA1UEAwwHZGV2LXJzYTENMAsGA1UEBRMEUlNBMTCCASIwDQYJ"
+    "KoZIhvcNAQEBBQADggEPADCCAQoCggEBAKe6nK7hSwULNESFuGaH/O6kVRPIxWEn9Cjq80EA"
+    "GzcMjdnnqCoHrw4Tm23GjclHHDCsvpJAc5bH3GignFeuTSYlcMyo9cVP5IjxMLTnUbB44T7S"
+    "FQfhmsqpE9eVoQl6AuCY6jaQL5n9W5nc0Bvx3KwtvGr1yHMhDJ1eio1dXh0A7ZYYAi2ioEt3"
+    "ASJFax7Ws6AthJNcYPxkUjmbKjVO0I9BU6p8IuS5YlRxkX7m62DNKKSljeauYLma4awkVaOe"
+    "ZRt4MsBP/bzvTrKgxSY2XC0zfLH5iWYzLcLtt2YQCAwuJQuNGTdfpS9217v18OKueUz4PDfX"
+    "FH4NnzW1c+/7i08CAwEAAaAAMA0GCSqGSIb3DQEBCwUAA4IBAQCODVmhYMArhsWWKCoy7cRL"
+    "lhZGTH4HNEDTQtfzmupqGVEhwYTkLLGSfy8iq7GhQ+cDwsJ6VtmNfWXIg7i/NRhRGqgEjjGt"
+    "GKej2DHcp7q9XBR+aY91LWqXRyF3nJm6cZJ8GvTCQ3ZnI/gC87GaQ4G7Mlp1fLKjLMl5mDEo"
+    "pbul2fuUc6AJHDx8PvlKVPGWHMIXOq2pwnKhtLpoNskTYP8F5zgrBdF7eT5slxLcPgFGhtmI"
+    "7Zs4TUo6hdR6jLIQf3aDd/ke66zcnbPF+bV8bDpyTN/DMGuUHw6xmHeC6joZ6d16H6zRRCNu"
+    "WAZSgEZoqPzTzEydIFa3kX6FSVk7TYpd";
 static const char CSR_BRAINPOOL_B64[] =
-	"MIHaMIGCAgEAMB8xDzANBgNVBAMMBmRldi1icDEMMAoGA1UEBRMDQlAxMFowFAYHKoZIzj0C"
-	"AQYJKyQDAwIIAQEHA0IABJx3enVw6sofGAuxshNxSmcSeW0R5z81A+hFcNADNEkwl2DAOhuL"
-	"KWLvVckWXD6XGVG8JcKB/PGRdJmgROxuTwegADAKBggqhkjOPQQDAgNHADBEAiAHE/aA/4oD"
-	"uZZbP436rTyIk52iBk45rB2WpDXPtpT63gIgUQ6dQUKVDtVKNnI4ZU5kbBbKClTLUsK9SCDl"
-	"hDvYhxk=";
+    "MIHaMIGCAgEAMB8xDzANBgNVBAMMBmRldi1icDEMMAoGA1UEBRMDQlAxMFowFAYHKoZIzj0C"
+    "AQYJKyQDAwIIAQEHA0IABJx3enVw6sofGAuxshNxSmcSeW0R5z81A+hFcNADNEkwl2DAOhuL"
+    "KWLvVckWXD6XGVG8JcKB/PGRdJmgROxuTwegADAKBggqhkjOPQQDAgNHADBEAiAHE/aA/4oD"
+    "uZZbP436rTyIk52iBk45rB2WpDXPtpT63gIgUQ6dQUKVDtVKNnI4ZU5kbBbKClTLUsK9SCDl"
+    "hDvYhxk=";
 static const char CSR_P256_SHA384_B64[] =
-	"MIHjMIGKAgEAMCgxETAPBgNVBAMMCGRldi1wMjU2MRMwEQYDVQQFEwpQMjU2U0hBMzg0MFkw"
-	"EwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEvD0o+T6/8anD4SCg600D4y5b0pcC70zFeTJajgmw"
-	"SbWmJ3NoDPUsoCpvyyiwOHRc0ATpskwWEdjtO8LBbEKJuKAAMAoGCCqGSM49BAMDA0gAMEUC"
-	"IQCkxOONGMnIEldZdCw9iStK5OScJtvcpeukwuOGg0UFAAIgWJARvKs7EzdDCOpeLiw3rS0k"
-	"ZpBW4hkKHIiJJfS2jXs=";
+    "MIHjMIGKAgEAMCgxETAPBgNVBAMMCGRldi1wMjU2MRMwEQYDVQQFEwpQMjU2U0hBMzg0MFkw"
+    "EwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEvD0o+T6/8anD4SCg600D4y5b0pcC70zFeTJajgmw"
+    "SbWmJ3NoDPUsoCpvyyiwOHRc0ATpskwWEdjtO8LBbEKJuKAAMAoGCCqGSM49BAMDA0gAMEUC"
+    "IQCkxOONGMnIEldZdCw9iStK5OScJtvcpeukwuOGg0UFAAIgWJARvKs7EzdDCOpeLiw3rS0k"
+    "ZpBW4hkKHIiJJfS2jXs=";
 static const char CSR_P256_OPENSSL_B64[] =
-	"MIH/MIGlAgEAMEMxETAPBgNVBAMMCGRldi0wMDQyMQ0wCwYDVQQFEwQwMDQyMRAwDgYDVQQL"
-	"DAdtb2RlbC14MQ0wCwYDVQQKDARBY21lMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEvD0o"
-	"+T6/8anD4SCg600D4y5b0pcC70zFeTJajgmwSbWmJ3NoDPUsoCpvyyiwOHRc0ATpskwWEdjt"
-	"O8LBbEKJuKAAMAoGCCqGSM49BAMCA0kAMEYCIQDSiKJg7saPWU0iMqsyVMvYMot/n+aaWdz2"
-	"ADN9V4OTjwIhAPrRA3xk3jWiXMmG3GDS7E0mqXaQZC1FXXe2Qa0R92k+";
+    "MIH/MIGlAgEAMEMxETAPBgNVBAMMCGRldi0wMDQyMQ0wCwYDVQQFEwQwMDQyMRAwDgYDVQQL"
+    "DAdtb2RlbC14MQ0wCwYDVQQKDARBY21lMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEvD0o"
+    "+T6/8anD4SCg600D4y5b0pcC70zFeTJajgmwSbWmJ3NoDPUsoCpvyyiwOHRc0ATpskwWEdjt"
+    "O8LBbEKJuKAAMAoGCCqGSM49BAMCA0kAMEYCIQDSiKJg7saPWU0iMqsyVMvYMot/n+aaWdz2"
+    "ADN9V4OTjwIhAPrRA3xk3jWiXMmG3GDS7E0mqXaQZC1FXXe2Qa0R92k+";
 static const char CSR_ED25519_OPENSSL_B64[] =
-	"MIGeMFICAQAwHzEPMA0GA1UEAwwGZGV2LWVkMQwwCgYDVQQFEwNFRDEwKjAFBgMrZXADIQAz"
-	"r1tWvSpMgxiYQ63IFua9TENTrlOY3mk+mEkA1GygvKAAMAUGAytlcANBAH+fQymQfqF3yMNB"
-	"w7JwWjPvNDkhNY4YcjTKucT5zoLYXHtf//67Jl+nSqSzzaHWqdWOaiCvqQD2UGPJ7O5zQA4=";
+    "MIGeMFICAQAwHzEPMA0GA1UEAwwGZGV2LWVkMQwwCgYDVQQFEwNFRDEwKjAFBgMrZXADIQAz"
+    "r1tWvSpMgxiYQ63IFua9TENTrlOY3mk+mEkA1GygvKAAMAUGAytlcANBAH+fQymQfqF3yMNB"
+    "w7JwWjPvNDkhNY4YcjTKucT5zoLYXHtf//67Jl+nSqSzzaHWqdWOaiCvqQD2UGPJ7O5zQA4=";
 
-#define DAY 86400
+#define DAY     86400
 #define OUT_MAX (256u * 1024)
 
 /* The PKI every test shares, built once by setup(). */
 struct pki {
 	time_t now;
-	char dir[64];                 /* scratch directory for files handed to openssl */
+	char dir[64]; /* scratch directory for files handed to openssl */
 	struct ward_key *root_key, *iss_key, *dev_key, *srv_key, *other_key;
 	struct ward_cert *root, *iss, *dev, *srv;
 	struct ward_key *oroot_key, *oiss_key; /* another, unrelated CA */
@@ -122,7 +122,7 @@ static struct ward_key *keygen(enum ward_key_type t)
 
 /* Fill p for profile with the usual validity; names as given. */
 static void issue_args(struct ward_issue *p, enum ward_cert_profile prof, const char *cn,
-		       const char *serial, const struct ward_key *subject_key, time_t nb, time_t na)
+                       const char *serial, const struct ward_key *subject_key, time_t nb, time_t na)
 {
 	memset(p, 0, sizeof(*p));
 	p->profile = prof;
@@ -136,7 +136,7 @@ static void issue_args(struct ward_issue *p, enum ward_cert_profile prof, const 
 }
 
 static struct ward_cert *issue_ok(const struct ward_cert *issuer, const struct ward_key *ikey,
-				  const struct ward_issue *p)
+                                  const struct ward_issue *p)
 {
 	struct ward_msg m = {{0}};
 	struct ward_cert *c = NULL;
@@ -147,8 +147,8 @@ static struct ward_cert *issue_ok(const struct ward_cert *issuer, const struct w
 }
 
 static struct ward_cert *make_device(const struct ward_cert *issuer, const struct ward_key *ikey,
-				     const struct ward_key *k, const char *serial, time_t nb,
-				     time_t na)
+                                     const struct ward_key *k, const char *serial, time_t nb,
+                                     time_t na)
 {
 	struct ward_issue p;
 
@@ -218,7 +218,7 @@ static void add_ext(X509 *x, X509V3_CTX *v3, int nid, const char *value)
  * signer with SHA-256, whoever signer really is.
  */
 static struct ward_cert *forge(const struct ward_cert *issuer, const struct ward_key *signer,
-			       const struct ward_key *subject, const char *cn, int ca)
+                               const struct ward_key *subject, const char *cn, int ca)
 {
 	X509 *ix = x509_of(issuer), *x = X509_new();
 	EVP_PKEY *sk = evp_private(signer), *pub = evp_public(subject);
@@ -232,8 +232,8 @@ static struct ward_cert *forge(const struct ward_cert *issuer, const struct ward
 	assert_int_equal(X509_set_version(x, 2), 1);
 	assert_int_equal(ASN1_INTEGER_set(X509_get_serialNumber(x), 4242), 1);
 	assert_int_equal(X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
-						    (const unsigned char *)cn, -1, -1, 0),
-			 1);
+	                                            (const unsigned char *)cn, -1, -1, 0),
+	                 1);
 	assert_int_equal(X509_set_issuer_name(x, X509_get_subject_name(ix)), 1);
 	assert_non_null(X509_gmtime_adj(X509_getm_notBefore(x), -60));
 	assert_non_null(X509_gmtime_adj(X509_getm_notAfter(x), 3600));
@@ -241,7 +241,7 @@ static struct ward_cert *forge(const struct ward_cert *issuer, const struct ward
 	X509V3_set_ctx(&v3, ix, x, NULL, NULL, 0);
 	add_ext(x, &v3, NID_basic_constraints, ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
 	add_ext(x, &v3, NID_key_usage,
-		ca ? "critical,keyCertSign,cRLSign" : "critical,digitalSignature");
+	        ca ? "critical,keyCertSign,cRLSign" : "critical,digitalSignature");
 	add_ext(x, &v3, NID_subject_key_identifier, "hash");
 	add_ext(x, &v3, NID_authority_key_identifier, "keyid:always");
 	assert_true(X509_sign(x, sk, EVP_sha256()) > 0);
@@ -350,10 +350,10 @@ static int setup(void **state)
 	P.oiss_key = keygen(WARD_KEY_ECDSA_P256);
 
 	issue_args(&p, WARD_CERT_ROOT_CA, "ward root CA", NULL, P.root_key, now - DAY,
-		   now + 3650 * DAY);
+	           now + 3650 * DAY);
 	P.root = issue_ok(NULL, P.root_key, &p);
 	issue_args(&p, WARD_CERT_ISSUING_CA, "ward issuing CA", NULL, P.iss_key, now - DAY,
-		   now + 1000 * DAY);
+	           now + 1000 * DAY);
 	P.iss = issue_ok(P.root, P.root_key, &p);
 	P.dev = make_device(P.iss, P.iss_key, P.dev_key, "DEV-0001", now - 60, now + 30 * DAY);
 	issue_args(&p, WARD_CERT_SERVER, "ward.example", NULL, P.srv_key, now - 60, now + 90 * DAY);
@@ -362,10 +362,10 @@ static int setup(void **state)
 	P.srv = issue_ok(P.iss, P.iss_key, &p);
 
 	issue_args(&p, WARD_CERT_ROOT_CA, "other root CA", NULL, P.oroot_key, now - DAY,
-		   now + 3650 * DAY);
+	           now + 3650 * DAY);
 	P.oroot = issue_ok(NULL, P.oroot_key, &p);
 	issue_args(&p, WARD_CERT_ISSUING_CA, "ward issuing CA", NULL, P.oiss_key, now - DAY,
-		   now + 1000 * DAY); /* same name as ours, on purpose */
+	           now + 1000 * DAY); /* same name as ours, on purpose */
 	P.oiss = issue_ok(P.oroot, P.oroot_key, &p);
 	return 0;
 }
@@ -479,17 +479,17 @@ static void test_profiles(void **state)
 	assert_true((X509_get_extension_flags(root) & EXFLAG_CA) != 0);
 	assert_int_equal(X509_get_key_usage(root), KU_KEY_CERT_SIGN | KU_CRL_SIGN);
 	assert_int_equal(X509_get_pathlen(root), -1);
-	assert_int_equal(ASN1_OCTET_STRING_cmp(X509_get0_authority_key_id(root),
-					       X509_get0_subject_key_id(root)),
-			 0);
+	assert_int_equal(
+	    ASN1_OCTET_STRING_cmp(X509_get0_authority_key_id(root), X509_get0_subject_key_id(root)),
+	    0);
 	/* issuing: CA, pathlen 0, issued by root (AKID = root's SKID). */
 	assert_int_equal(X509_check_issued(root, iss), X509_V_OK);
 	assert_true((X509_get_extension_flags(iss) & EXFLAG_CA) != 0);
 	assert_int_equal(X509_get_pathlen(iss), 0);
 	assert_int_equal(X509_get_key_usage(iss), KU_KEY_CERT_SIGN | KU_CRL_SIGN);
-	assert_int_equal(ASN1_OCTET_STRING_cmp(X509_get0_authority_key_id(iss),
-					       X509_get0_subject_key_id(root)),
-			 0);
+	assert_int_equal(
+	    ASN1_OCTET_STRING_cmp(X509_get0_authority_key_id(iss), X509_get0_subject_key_id(root)),
+	    0);
 	/* device: end entity, digitalSignature, clientAuth only. */
 	assert_int_equal(X509_check_issued(iss, dev), X509_V_OK);
 	assert_int_equal(X509_get_extension_flags(dev) & EXFLAG_CA, 0);
@@ -499,9 +499,9 @@ static void test_profiles(void **state)
 	assert_int_equal(X509_check_purpose(dev, X509_PURPOSE_SSL_CLIENT, 0), 1);
 	assert_int_equal(X509_check_purpose(dev, X509_PURPOSE_SSL_SERVER, 0), 0);
 	assert_int_equal(X509_get_ext_by_NID(dev, NID_subject_alt_name, -1), -1);
-	assert_int_equal(ASN1_OCTET_STRING_cmp(X509_get0_authority_key_id(dev),
-					       X509_get0_subject_key_id(iss)),
-			 0);
+	assert_int_equal(
+	    ASN1_OCTET_STRING_cmp(X509_get0_authority_key_id(dev), X509_get0_subject_key_id(iss)),
+	    0);
 	/* server: serverAuth, SAN with the DNS name and the IP address. */
 	assert_int_equal(X509_get_key_usage(srv), KU_DIGITAL_SIGNATURE);
 	assert_int_equal(X509_get_extended_key_usage(srv), XKU_SSL_SERVER);
@@ -549,8 +549,8 @@ static void test_serials(void **state)
 
 	(void)state;
 	for (size_t k = 0; k < 32; k++) {
-		struct ward_cert *c = make_device(P.iss, P.iss_key, P.dev_key, "DEV-S", P.now,
-						  P.now + DAY);
+		struct ward_cert *c =
+		    make_device(P.iss, P.iss_key, P.dev_key, "DEV-S", P.now, P.now + DAY);
 		X509 *x = x509_of(c);
 		unsigned char *der = NULL;
 		int len = i2d_ASN1_INTEGER(X509_get0_serialNumber(x), &der);
@@ -583,11 +583,11 @@ static void test_duplicate_names(void **state)
 
 	(void)state;
 	assert_int_equal(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-						    (const unsigned char *)"DEV-A", -1, -1, 0),
-			 1);
+	                                            (const unsigned char *)"DEV-A", -1, -1, 0),
+	                 1);
 	assert_int_equal(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-						    (const unsigned char *)"DEV-B", -1, -1, 0),
-			 1);
+	                                            (const unsigned char *)"DEV-B", -1, -1, 0),
+	                 1);
 	assert_int_equal(X509_REQ_set_version(req, 0), 1);
 	assert_int_equal(X509_REQ_set_subject_name(req, name), 1);
 	assert_int_equal(X509_REQ_set_pubkey(req, k), 1);
@@ -604,10 +604,10 @@ static void test_duplicate_names(void **state)
 		struct ward_msg m2 = {{0}};
 		struct ward_cert *c2 = NULL;
 
-		assert_int_equal(X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN",
-							    MBSTRING_ASC,
-							    (const unsigned char *)"DEV-B", -1, -1, 0),
-				 1);
+		assert_int_equal(
+		    X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+		                               (const unsigned char *)"DEV-B", -1, -1, 0),
+		    1);
 		assert_true(X509_sign(x, k, EVP_sha256()) > 0); /* re-encodes the changed name */
 		der = NULL;
 		len = i2d_X509(x, &der);
@@ -634,8 +634,7 @@ static void test_expired_device(void **state)
 	struct ward_msg m = {{0}};
 
 	(void)state;
-	old = make_device(P.iss, P.iss_key, P.dev_key, "DEV-OLD", P.now - 20 * 3600,
-			  P.now - 3600);
+	old = make_device(P.iss, P.iss_key, P.dev_key, "DEV-OLD", P.now - 20 * 3600, P.now - 3600);
 	assert_int_equal(ward_x509_verify(old, chain, 1, P.root, 0, &m), WARD_E_EXPIRED);
 	assert_non_null(strstr(m.text, "DEV-OLD"));
 	assert_non_null(strstr(m.text, "expired"));
@@ -643,9 +642,9 @@ static void test_expired_device(void **state)
 	must(ward_x509_verify(old, chain, 1, P.root, P.now - 10 * 3600, &m), &m, "in its time");
 	/* The good device certificate, checked after it expires or before it starts. */
 	assert_int_equal(ward_x509_verify(P.dev, chain, 1, P.root, P.now + 31 * DAY, &m),
-			 WARD_E_EXPIRED);
+	                 WARD_E_EXPIRED);
 	assert_int_equal(ward_x509_verify(P.dev, chain, 1, P.root, P.now - 3600, &m),
-			 WARD_E_VERIFY);
+	                 WARD_E_VERIFY);
 	assert_non_null(strstr(m.text, "not yet valid"));
 	ward_x509_cert_free(old);
 }
@@ -733,13 +732,13 @@ static void test_issue_refusals(void **state)
 	memset(longname, 'a', sizeof(longname) - 1);
 	longname[sizeof(longname) - 1] = '\0';
 
-#define REFUSED(issuer, key, want)                                                   \
-	do {                                                                         \
-		c = sentinel;                                                        \
-		m.text[0] = '\0';                                                    \
-		assert_int_equal(ward_x509_issue((issuer), (key), &p, &c, &m), (want)); \
-		assert_ptr_equal(c, sentinel); /* untouched on failure */            \
-		assert_true(m.text[0] != '\0');                                      \
+#define REFUSED(issuer, key, want)                                                                 \
+	do {                                                                                       \
+		c = sentinel;                                                                      \
+		m.text[0] = '\0';                                                                  \
+		assert_int_equal(ward_x509_issue((issuer), (key), &p, &c, &m), (want));            \
+		assert_ptr_equal(c, sentinel); /* untouched on failure */                          \
+		assert_true(m.text[0] != '\0');                                                    \
 	} while (0)
 
 	/* A root must be self-signed by its own key and name no issuer. */
@@ -762,7 +761,8 @@ static void test_issue_refusals(void **state)
 	issue_args(&p, WARD_CERT_DEVICE, "d", "d", P.dev_key, P.now, P.now + 5000 * DAY);
 	REFUSED(P.iss, P.iss_key, WARD_E_INVAL);
 	assert_non_null(strstr(m.text, "outlive"));
-	/* Names: empty subject, oversized, control characters, serialNumber outside PrintableString. */
+	/* Names: empty subject, oversized, control characters, serialNumber outside
+	 * PrintableString. */
 	issue_args(&p, WARD_CERT_DEVICE, NULL, NULL, P.dev_key, P.now, P.now + DAY);
 	p.subject.o = NULL;
 	p.subject.ou = "";
@@ -821,7 +821,8 @@ static void test_pem_der(void **state)
 	struct ward_cert *c = NULL;
 	struct ward_msg m = {{0}};
 	uint8_t *big;
-	static const char key_pem[] = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
+	static const char key_pem[] =
+	    "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
 
 	(void)state;
 	ward_buf_init(&pem, OUT_MAX);
@@ -861,11 +862,11 @@ static void test_pem_der(void **state)
 	for (size_t n = 0; n + 1 < der.len; n++)
 		assert_int_not_equal(ward_x509_cert_from_der(der.p, n, &c, &m), WARD_OK);
 	assert_int_equal(ward_x509_cert_from_der((const uint8_t *)"garbage!", 8, &c, &m),
-			 WARD_E_PARSE);
+	                 WARD_E_PARSE);
 	big = calloc(1, WARD_X509_MAX_DER + 1);
 	assert_non_null(big);
 	assert_int_equal(ward_x509_cert_from_der(big, WARD_X509_MAX_DER + 1, &c, &m),
-			 WARD_E_TOOBIG);
+	                 WARD_E_TOOBIG);
 	free(big);
 	assert_null(c);
 
@@ -936,7 +937,8 @@ static void test_bundle_file(void **state)
 static void csr_roundtrip(enum ward_key_type t)
 {
 	struct ward_key *k = keygen(t), *rk = NULL;
-	struct ward_name name = {.cn = "DEV-0100", .serial = "DEV-0100", .ou = "model-y", .o = NULL};
+	struct ward_name name = {
+	    .cn = "DEV-0100", .serial = "DEV-0100", .ou = "model-y", .o = NULL};
 	struct ward_buf der;
 	struct ward_csr *r = NULL;
 	struct ward_cert_info i;
@@ -967,7 +969,7 @@ static void csr_roundtrip(enum ward_key_type t)
 	assert_non_null(req);
 	assert_int_equal(X509_REQ_get_version(req), 0);
 	assert_int_equal(X509_REQ_get_signature_nid(req),
-			 t == WARD_KEY_ECDSA_P256 ? NID_ecdsa_with_SHA256 : NID_ED25519);
+	                 t == WARD_KEY_ECDSA_P256 ? NID_ecdsa_with_SHA256 : NID_ED25519);
 	assert_int_equal(X509_REQ_verify(req, X509_REQ_get0_pubkey(req)), 1);
 	X509_REQ_free(req);
 	/* A CSR turns into a device certificate for the same key. */
@@ -977,7 +979,7 @@ static void csr_roundtrip(enum ward_key_type t)
 		struct ward_key *ck = NULL;
 
 		issue_args(&ip, WARD_CERT_DEVICE, i.serial_number, i.serial_number, rk, P.now - 60,
-			   P.now + DAY);
+		           P.now + DAY);
 		c = issue_ok(P.iss, P.iss_key, &ip);
 		must(ward_x509_verify(c, chain, 1, P.root, 0, &m), &m, "issued from CSR");
 		assert_int_equal(ward_x509_cert_key(c, &ck), WARD_OK);
@@ -1038,10 +1040,10 @@ static void test_csr_foreign_keys(void **state)
 		ward_err want;
 		const char *named;
 	} cases[] = {
-		{CSR_P384_B64, WARD_E_UNSUPPORTED, "secp384r1"},
-		{CSR_RSA2048_B64, WARD_E_UNSUPPORTED, "RSA"},
-		{CSR_BRAINPOOL_B64, WARD_E_UNSUPPORTED, "brainpoolP256r1"},
-		{CSR_P256_SHA384_B64, WARD_E_UNSUPPORTED, "ecdsa-with-SHA384"},
+	    {CSR_P384_B64, WARD_E_UNSUPPORTED, "secp384r1"},
+	    {CSR_RSA2048_B64, WARD_E_UNSUPPORTED, "RSA"},
+	    {CSR_BRAINPOOL_B64, WARD_E_UNSUPPORTED, "brainpoolP256r1"},
+	    {CSR_P256_SHA384_B64, WARD_E_UNSUPPORTED, "ecdsa-with-SHA384"},
 	};
 	struct ward_buf der;
 	struct ward_csr *r;
@@ -1056,7 +1058,7 @@ static void test_csr_foreign_keys(void **state)
 		assert_null(r);
 		if (strstr(m.text, cases[k].named) == NULL)
 			fail_msg("case %zu: message \"%s\" does not name %s", k, m.text,
-				 cases[k].named);
+			         cases[k].named);
 		ward_buf_free(&der);
 	}
 }
@@ -1152,8 +1154,9 @@ static void test_csr_malformed(void **state)
 	assert_null(r);
 	/* Garbage, oversized, NULL. */
 	assert_int_equal(ward_x509_csr_parse((const uint8_t *)"\x30\x03\x02\x01\x00", 5, &r, &m),
-			 WARD_E_PARSE);
-	assert_int_equal(ward_x509_csr_parse((const uint8_t *)"not a csr", 9, &r, &m), WARD_E_PARSE);
+	                 WARD_E_PARSE);
+	assert_int_equal(ward_x509_csr_parse((const uint8_t *)"not a csr", 9, &r, &m),
+	                 WARD_E_PARSE);
 	big = calloc(1, WARD_X509_MAX_DER + 1);
 	assert_non_null(big);
 	big[0] = 0x30;
@@ -1279,10 +1282,10 @@ static void test_crl(void **state)
 		write_file("ca.pem", ca.p, ca.len, capath, sizeof(capath));
 		ward_buf_free(&ca);
 		assert_int_equal(ward_snprintf(cmd, sizeof(cmd),
-					       "openssl crl -inform DER -in '%s' -noout -text "
-					       "-CAfile '%s' 2>&1",
-					       path, capath),
-				 WARD_OK);
+		                               "openssl crl -inform DER -in '%s' -noout -text "
+		                               "-CAfile '%s' 2>&1",
+		                               path, capath),
+		                 WARD_OK);
 		assert_int_equal(run(cmd, out, sizeof(out)), 0);
 		if (strstr(out, "verify OK") == NULL || strstr(out, "Version 2") == NULL ||
 		    strstr(out, "X509v3 CRL Number") == NULL ||
@@ -1298,28 +1301,28 @@ static void test_crl(void **state)
 	/* Refusals: repeated serial, bad hex, bad times, wrong key, non-CA issuer. */
 	memcpy(e[2].serial_hex, di.serial_hex, sizeof(di.serial_hex));
 	e[2].revoked_at = P.now;
-	assert_int_equal(ward_x509_crl_create(P.iss, P.iss_key, e, 3, 8, P.now, P.now + DAY, &der,
-					      &m),
-			 WARD_E_INVAL);
+	assert_int_equal(
+	    ward_x509_crl_create(P.iss, P.iss_key, e, 3, 8, P.now, P.now + DAY, &der, &m),
+	    WARD_E_INVAL);
 	memcpy(e[2].serial_hex, "xyz", 4);
-	assert_int_equal(ward_x509_crl_create(P.iss, P.iss_key, e, 3, 8, P.now, P.now + DAY, &der,
-					      &m),
-			 WARD_E_INVAL);
+	assert_int_equal(
+	    ward_x509_crl_create(P.iss, P.iss_key, e, 3, 8, P.now, P.now + DAY, &der, &m),
+	    WARD_E_INVAL);
 	memset(e[2].serial_hex, 0, sizeof(e[2].serial_hex));
-	assert_int_equal(ward_x509_crl_create(P.iss, P.iss_key, e, 3, 8, P.now, P.now + DAY, &der,
-					      &m),
-			 WARD_E_INVAL);
+	assert_int_equal(
+	    ward_x509_crl_create(P.iss, P.iss_key, e, 3, 8, P.now, P.now + DAY, &der, &m),
+	    WARD_E_INVAL);
 	assert_int_equal(ward_x509_crl_create(P.iss, P.iss_key, e, 2, 8, P.now, P.now, &der, &m),
-			 WARD_E_INVAL);
-	assert_int_equal(ward_x509_crl_create(P.iss, P.root_key, e, 2, 8, P.now, P.now + DAY, &der,
-					      &m),
-			 WARD_E_INVAL);
-	assert_int_equal(ward_x509_crl_create(P.dev, P.dev_key, e, 2, 8, P.now, P.now + DAY, &der,
-					      &m),
-			 WARD_E_INVAL);
-	assert_int_equal(ward_x509_crl_create(P.iss, P.iss_key, NULL, 2, 8, P.now, P.now + DAY,
-					      &der, &m),
-			 WARD_E_INVAL);
+	                 WARD_E_INVAL);
+	assert_int_equal(
+	    ward_x509_crl_create(P.iss, P.root_key, e, 2, 8, P.now, P.now + DAY, &der, &m),
+	    WARD_E_INVAL);
+	assert_int_equal(
+	    ward_x509_crl_create(P.dev, P.dev_key, e, 2, 8, P.now, P.now + DAY, &der, &m),
+	    WARD_E_INVAL);
+	assert_int_equal(
+	    ward_x509_crl_create(P.iss, P.iss_key, NULL, 2, 8, P.now, P.now + DAY, &der, &m),
+	    WARD_E_INVAL);
 	/* An empty CRL is a CRL. */
 	must(ward_x509_crl_create(P.iss, P.iss_key, NULL, 0, 9, P.now, P.now + DAY, &der, &m), &m,
 	     "empty CRL");
@@ -1361,7 +1364,7 @@ static void test_p7(void **state)
 	for (size_t k = 0; k < der.len; k += 7)
 		assert_int_not_equal(ward_x509_p7_parse(der.p, k, 4, &certs, &n, &m), WARD_OK);
 	assert_int_equal(ward_x509_p7_parse((const uint8_t *)"junk", 4, 4, &certs, &n, &m),
-			 WARD_E_PARSE);
+	                 WARD_E_PARSE);
 	assert_null(certs);
 	assert_int_equal(n, 0);
 	assert_int_equal(ward_x509_p7_certs(in, 0, &a, &m), WARD_E_INVAL);
@@ -1370,10 +1373,10 @@ static void test_p7(void **state)
 	if (have_openssl()) {
 		write_file("cacerts.p7", der.p, der.len, path, sizeof(path));
 		assert_int_equal(ward_snprintf(cmd, sizeof(cmd),
-					       "openssl pkcs7 -inform DER -in '%s' -print_certs "
-					       "-noout 2>&1",
-					       path),
-				 WARD_OK);
+		                               "openssl pkcs7 -inform DER -in '%s' -print_certs "
+		                               "-noout 2>&1",
+		                               path),
+		                 WARD_OK);
 		assert_int_equal(run(cmd, out, sizeof(out)), 0);
 		if (count(out, "subject=") != 2 || strstr(out, "ward issuing CA") == NULL ||
 		    strstr(out, "ward root CA") == NULL)
@@ -1394,7 +1397,7 @@ static void test_p7(void **state)
 		sdlen = i2d_PKCS7(signed7, &sd);
 		assert_true(sdlen > 0);
 		assert_int_equal(ward_x509_p7_parse(sd, (size_t)sdlen, 4, &certs, &n, &m),
-				 WARD_E_PARSE);
+		                 WARD_E_PARSE);
 		assert_non_null(strstr(m.text, "signers"));
 		OPENSSL_free(sd);
 		PKCS7_free(signed7);
@@ -1407,10 +1410,9 @@ static void test_p7(void **state)
 static void test_csrattrs(void **state)
 {
 	static const uint8_t want[] = {
-		0x30, 0x26, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02,
-		0x30, 0x15, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x31,
-		0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x06,
-		0x03, 0x55, 0x04, 0x05,
+	    0x30, 0x26, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02, 0x30, 0x15,
+	    0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x31, 0x0a, 0x06, 0x08, 0x2a,
+	    0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x06, 0x03, 0x55, 0x04, 0x05,
 	};
 	struct ward_buf der;
 	struct ward_msg m = {{0}};
@@ -1432,12 +1434,13 @@ static void test_csrattrs(void **state)
 	if (have_openssl()) {
 		write_file("csrattrs.der", der.p, der.len, path, sizeof(path));
 		assert_int_equal(ward_snprintf(cmd, sizeof(cmd),
-					       "openssl asn1parse -inform DER -in '%s' 2>&1", path),
-				 WARD_OK);
+		                               "openssl asn1parse -inform DER -in '%s' 2>&1", path),
+		                 WARD_OK);
 		assert_int_equal(run(cmd, out, sizeof(out)), 0);
-		if (strstr(out, ":ecdsa-with-SHA256") == NULL || strstr(out, ":id-ecPublicKey") == NULL ||
-		    strstr(out, ":prime256v1") == NULL || strstr(out, ":serialNumber") == NULL ||
-		    strstr(out, "SET") == NULL || strstr(out, "error") != NULL)
+		if (strstr(out, ":ecdsa-with-SHA256") == NULL ||
+		    strstr(out, ":id-ecPublicKey") == NULL || strstr(out, ":prime256v1") == NULL ||
+		    strstr(out, ":serialNumber") == NULL || strstr(out, "SET") == NULL ||
+		    strstr(out, "error") != NULL)
 			fail_msg("openssl asn1parse says:\n%s", out);
 	}
 	ward_buf_free(&der);
@@ -1446,29 +1449,29 @@ static void test_csrattrs(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_chain_verifies),
-		cmocka_unit_test(test_info),
-		cmocka_unit_test(test_profiles),
-		cmocka_unit_test(test_ed25519_pki),
-		cmocka_unit_test(test_serials),
-		cmocka_unit_test(test_duplicate_names),
-		cmocka_unit_test(test_expired_device),
-		cmocka_unit_test(test_other_ca),
-		cmocka_unit_test(test_non_ca_as_issuer),
-		cmocka_unit_test(test_wrong_issuer_key),
-		cmocka_unit_test(test_issue_refusals),
-		cmocka_unit_test(test_pem_der),
-		cmocka_unit_test(test_bundle_file),
-		cmocka_unit_test(test_csr_roundtrip_p256),
-		cmocka_unit_test(test_csr_roundtrip_ed25519),
-		cmocka_unit_test(test_csr_from_openssl),
-		cmocka_unit_test(test_csr_foreign_keys),
-		cmocka_unit_test(test_csr_bad_signature),
-		cmocka_unit_test(test_csr_malformed),
-		cmocka_unit_test(test_mud_url),
-		cmocka_unit_test(test_crl),
-		cmocka_unit_test(test_p7),
-		cmocka_unit_test(test_csrattrs),
+	    cmocka_unit_test(test_chain_verifies),
+	    cmocka_unit_test(test_info),
+	    cmocka_unit_test(test_profiles),
+	    cmocka_unit_test(test_ed25519_pki),
+	    cmocka_unit_test(test_serials),
+	    cmocka_unit_test(test_duplicate_names),
+	    cmocka_unit_test(test_expired_device),
+	    cmocka_unit_test(test_other_ca),
+	    cmocka_unit_test(test_non_ca_as_issuer),
+	    cmocka_unit_test(test_wrong_issuer_key),
+	    cmocka_unit_test(test_issue_refusals),
+	    cmocka_unit_test(test_pem_der),
+	    cmocka_unit_test(test_bundle_file),
+	    cmocka_unit_test(test_csr_roundtrip_p256),
+	    cmocka_unit_test(test_csr_roundtrip_ed25519),
+	    cmocka_unit_test(test_csr_from_openssl),
+	    cmocka_unit_test(test_csr_foreign_keys),
+	    cmocka_unit_test(test_csr_bad_signature),
+	    cmocka_unit_test(test_csr_malformed),
+	    cmocka_unit_test(test_mud_url),
+	    cmocka_unit_test(test_crl),
+	    cmocka_unit_test(test_p7),
+	    cmocka_unit_test(test_csrattrs),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
