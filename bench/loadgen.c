@@ -116,6 +116,8 @@ struct conn {
 	size_t out_len, out_off;
 	char in[IN_MAX];      /* the reply so far */
 	size_t in_len;
+	char req[512];        /* checkin: the request being sent */
+	uint64_t seq;         /* checkin: requests sent on this slot (the uptime grows with it) */
 	uint64_t t0;          /* when the timed operation started, ns */
 	bool handshaken;      /* checkin: the session is up (later requests need no handshake) */
 };
@@ -145,8 +147,6 @@ static struct {
 	struct job *jobs;
 	size_t njobs;
 	bool keep_replies;        /* --save: keep the bodies of successes */
-	char *checkin_req;        /* the check-in request (the same on every connection) */
-	size_t checkin_len;
 	uint64_t t_start, t_end;  /* the measurement window, ns (duration modes) */
 	uint64_t t_give_up;       /* stop whatever is left, ns */
 } G;
@@ -423,27 +423,33 @@ static void make_jobs(uint64_t count, const char *prefix, const char *user, cons
 	G.njobs = count;
 }
 
-static void make_checkin_request(void)
+/*
+ * The next check-in of c into c->req. The uptime grows with every request, as
+ * on a device: a registry that skips writing an unchanged row (SQLite does)
+ * must not make the benchmark look faster than a fleet.
+ */
+static void make_checkin_request(struct conn *c)
 {
-	static const char body[] =
-		"{\"firmware_version\":\"1.4.2\",\"hardware_id\":\"bench-hw\",\"booted_slot\":\"A\","
-		"\"uptime\":86400,\"listening_ports\":[22,443],\"slots\":{\"A\":\"1.4.2\",\"B\":\"1.4.1\"}}";
-	size_t cap = sizeof(body) + 256;
-	int n;
+	char body[256];
+	int n, b;
 
-	G.checkin_req = malloc(cap);
-	if (!G.checkin_req)
-		die("out of memory");
-	n = snprintf(G.checkin_req, cap,
+	b = snprintf(body, sizeof(body),
+		     "{\"firmware_version\":\"1.4.2\",\"hardware_id\":\"bench-hw\",\"booted_slot\":\"A\","
+		     "\"uptime\":%" PRIu64 ",\"listening_ports\":[22,443],\"slots\":{\"A\":\"1.4.2\",\"B\":\"1.4.1\"}}",
+		     86400 + c->seq++);
+	if (b < 0 || (size_t)b >= sizeof(body))
+		die("check-in body too long");
+	n = snprintf(c->req, sizeof(c->req),
 		     "POST /api/v1/device/checkin HTTP/1.1\r\n"
 		     "Host: ward-server\r\n"
 		     "Content-Type: application/json\r\n"
-		     "Content-Length: %zu\r\n"
+		     "Content-Length: %d\r\n"
 		     "\r\n%s",
-		     sizeof(body) - 1, body);
-	if (n < 0 || (size_t)n >= cap)
+		     b, body);
+	if (n < 0 || (size_t)n >= sizeof(c->req))
 		die("check-in request too long");
-	G.checkin_len = (size_t)n;
+	c->out = c->req;
+	c->out_len = (size_t)n;
 }
 
 /* Write what enroll --save keeps, after the clock stopped. Returns how many. */
@@ -692,8 +698,7 @@ static void conn_next(struct worker *w, struct conn *c)
 		return;
 	case M_CHECKIN:
 		c->st = S_WRITE;
-		c->out = G.checkin_req;
-		c->out_len = G.checkin_len;
+		make_checkin_request(c);
 		c->out_off = 0;
 		c->in_len = 0;
 		c->t0 = now_ns();
@@ -1074,8 +1079,6 @@ int main(int argc, char **argv)
 			(double)(now_ns() - tg) / 1e9);
 	} else {
 		load_identities(idents, G.mode == M_CHECKIN ? conc : MAX_IDENTS);
-		if (G.mode == M_CHECKIN)
-			make_checkin_request();
 	}
 
 	ws = calloc(threads, sizeof(*ws));

@@ -79,23 +79,6 @@ out:
 	return e;
 }
 
-static WARD_MUST_USE ward_err audit_batch(struct srv_store *s, const struct srv_batch *b,
-                                          const char *expires, struct ward_msg *m)
-{
-	json_t *o = json_pack("{s:s, s:s, s:I, s:s}", "username", b->username, "model", b->model,
-	                      "count", (json_int_t)b->count, "expires", expires);
-	char *text = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-	ward_err e;
-
-	if (!text)
-		e = ward_msg_set(m, WARD_E_NOMEM, "out of memory");
-	else
-		e = srv_audit(s, "batch-create", b->id, text, m);
-	free(text);
-	json_decref(o);
-	return e;
-}
-
 static int batch_create(const char *conf_path, const char *model, const char *count_s,
                         const char *expires_s, bool json)
 {
@@ -157,15 +140,9 @@ static int batch_create(const char *conf_path, const char *model, const char *co
 	b.created = now;
 	b.expires = now + (time_t)life;
 	cli_utc(b.expires, expires);
+	/* stored together with its audit record, in one transaction */
 	if ((e = srv_batch_create(store, &b, &m)) != WARD_OK)
 		goto out;
-	if ((e = audit_batch(store, &b, expires, &m)) != WARD_OK) {
-		ward_msg_prefix(&m, e,
-		                "batch %s was stored but could not be audited, so its password is "
-		                "not shown and the batch cannot be used: ",
-		                b.id);
-		goto out;
-	}
 
 	/* The one place the password leaves this process. Every value is [A-Za-z0-9._-]. */
 	if (json)

@@ -60,28 +60,10 @@ static const char *status_name(enum srv_device_status st)
 	return "unknown";
 }
 
-/* An audit record for a status change (no secrets: serials only). */
-static WARD_MUST_USE ward_err audit_status(struct srv_store *s, const char *event,
-                                          const struct srv_device *d, struct ward_msg *m)
-{
-	json_t *o = json_pack("{s:s, s:s, s:s}", "model", d->model, "cert_serial", d->cert_serial,
-	                      "by", "ward device");
-	char *text = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-	ward_err e;
-
-	if (!text)
-		e = ward_msg_set(m, WARD_E_NOMEM, "out of memory");
-	else
-		e = srv_audit(s, event, d->serial, text, m);
-	free(text);
-	json_decref(o);
-	return e;
-}
 
 static int set_status(const char *conf_path, const char *serial, enum srv_device_status st)
 {
 	const char *verb = st == SRV_DEVICE_REVOKED ? "revoke" : "decommission";
-	const char *event = st == SRV_DEVICE_REVOKED ? "device-revoke" : "device-decommission";
 	struct srv_conf *conf = NULL;
 	struct srv_store *store = NULL;
 	struct srv_device *d = NULL;
@@ -116,13 +98,9 @@ static int set_status(const char *conf_path, const char *serial, enum srv_device
 		                 status_name(d->status));
 		goto out;
 	}
+	/* the change and its audit record are one store transaction */
 	if ((e = srv_device_set_status(store, serial, st, &m)) != WARD_OK)
 		goto out;
-	if ((e = audit_status(store, event, d, &m)) != WARD_OK) {
-		ward_msg_prefix(&m, e, "device '%s' is %s, but the audit record failed: ", serial,
-		                status_name(st));
-		goto out;
-	}
 	if ((e = cli_crl_publish(conf, store, &m)) != WARD_OK) {
 		ward_msg_prefix(&m, e,
 		                "device '%s' is %s and ward-server refuses it, but the CRL was not "

@@ -28,6 +28,7 @@
 #include <time.h>
 
 #include "store.h"
+#include "ward/tuf.h"
 #include "store_backend.h"
 #include "ward/buf.h"
 #include "ward/crypto.h"
@@ -845,6 +846,19 @@ static ward_err batch_tx(struct srv_store *s, void *arg, struct ward_msg *m)
 	if (e == WARD_E_EXISTS && !o.found) /* a concurrent create won */
 		e = ward_msg_set(m, e, "production batch %s or its user name \"%s\" exists", b->id,
 				 b->username);
+	if (!e) {
+		/* the audit record is part of the same transaction: no batch without its record */
+		char exp[21];
+		json_t *d;
+
+		ward_tuf_time_format(b->expires, exp);
+		d = json_pack("{s:s,s:s,s:I,s:s}", "username", b->username, "model", b->model, "count",
+			      (json_int_t)b->count, "expires", exp);
+
+		e = d ? audit_append(s, "batch-create", b->id, d, (int64_t)b->created, m)
+		      : ward_msg_set(m, WARD_E_NOMEM, "out of memory");
+		json_decref(d);
+	}
 	one_free(&o);
 	return e;
 }
@@ -1315,6 +1329,15 @@ static ward_err status_tx(struct srv_store *s, void *arg, struct ward_msg *m)
 		e = exec(s,
 			 "UPDATE certs SET revoked_at = $2 WHERE device_serial = $1 AND revoked_at IS NULL",
 			 pcrt, NPARAM(pcrt), NULL, m);
+	if (!e) {
+		/* audited in the same transaction as the change it records */
+		json_t *d = json_pack("{s:s,s:s}", "from", status_name(cur), "to", status_name(c->st));
+
+		e = d ? audit_append(s, c->st == SRV_DEVICE_REVOKED ? "device-revoke" : "device-decommission", c->serial,
+				     d, c->now, m)
+		      : ward_msg_set(m, WARD_E_NOMEM, "out of memory");
+		json_decref(d);
+	}
 out:
 	one_free(&o);
 	return e;

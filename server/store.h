@@ -54,6 +54,7 @@ struct srv_batch {
 	time_t expires;       /* no enrolment after this */
 	time_t created;
 };
+/* Store a batch and append its "batch-create" audit record in one transaction. */
 ward_err srv_batch_create(struct srv_store *s, const struct srv_batch *b, struct ward_msg *m) WARD_MUST_USE;
 ward_err srv_batch_by_username(struct srv_store *s, const char *username, struct srv_batch *out,
 			       struct ward_msg *m) WARD_MUST_USE; /* WARD_E_NOTFOUND */

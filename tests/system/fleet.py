@@ -133,6 +133,57 @@ def request(port: int, ctx: ssl.SSLContext, method: str, path: str, body: bytes 
         c.close()
 
 
+def early_reply_request(port: int, ctx: ssl.SSLContext, method: str, path: str, body: bytes,
+                        headers: dict | None = None, timeout: float = 15) -> Response:
+    """One request whose body is sent in pieces while watching for an early reply, as curl
+    does: a server that answers 413 and closes before the whole body arrived is seen
+    answering, not as a reset connection."""
+    import select
+
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s = ctx.wrap_socket(s, server_hostname="127.0.0.1")
+        hdrs = {"Host": f"127.0.0.1:{port}", "Content-Length": str(len(body)), **(headers or {})}
+        s.sendall((f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in hdrs.items())
+                   + "\r\n").encode("latin-1"))
+        sent = 0
+        try:
+            while sent < len(body):
+                r, _, _ = select.select([s], [], [], 0)
+                if r or s.pending():
+                    break
+                n = s.send(body[sent:sent + 4096])
+                sent += n
+        except (ssl.SSLError, OSError):
+            pass
+        data = b""
+        try:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+                head, sep, rest = data.partition(b"\r\n\r\n")
+                if sep:
+                    m = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+                    if m and len(rest) >= int(m.group(1)):
+                        break
+        except (ssl.SSLError, OSError) as e:
+            if not data:
+                return Response(None, {}, b"", f"{type(e).__name__}: {e}")
+        head, _, rest = data.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        if not lines[0].startswith("HTTP/1."):
+            return Response(None, {}, b"", f"no HTTP reply: {data[:80]!r}")
+        hd = {}
+        for line in lines[1:]:
+            k, _, v = line.partition(":")
+            hd[k.strip().lower()] = v.strip()
+        return Response(int(lines[0].split()[1]), hd, rest)
+    finally:
+        s.close()
+
+
 def basic(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
@@ -177,8 +228,10 @@ def p7_certs(body: bytes) -> list:
 
 
 def cert_serial_hex(cert) -> str:
-    """A certificate's serial the way the registry stores it (lower-case hex, no leading zeros)."""
-    return format(cert.serial_number, "x")
+    """A certificate's serial the way the registry stores it: lower-case hex of its bytes
+    (big-endian, no sign byte: lib/crypto/x509.c serial_to_hex), so always an even length."""
+    n = cert.serial_number
+    return format(n, "0%dx" % (2 * max(1, (n.bit_length() + 7) // 8)))
 
 
 def pem_key(key) -> bytes:
@@ -372,7 +425,7 @@ class Fleet:
                       "-d", self.pg.uri_for(self.pg_db), "-c", query], timeout=60)
             assert p.returncode == 0, f"psql {query}: {p.stderr}"
             out = p.stdout
-        return [line.split("\x1f") for line in out.splitlines() if line != ""]
+        return [line.split("\x1f") for line in out.splitlines()]
 
     def scalar(self, query: str) -> str:
         rows = self.sql(query)

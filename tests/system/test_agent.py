@@ -14,6 +14,8 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import resource
+import signal
 import subprocess
 import time
 
@@ -421,6 +423,7 @@ def test_mark_good_by_hand(make_device, rel, backend):
 @BACKENDS
 def test_mark_bad_by_hand_boots_the_other_good_slot(make_device, rel, backend):
     dev = make_device(backend)
+    ok(dev.confirm())  # the factory boot: wardd records A good
     update_to(dev, rel.bundle(rel.v1), rel.v1)  # B runs 1.0; A keeps the good factory image
     p = ok(dev.run("mark-bad"))
     assert "slot B marked bad" in p.stdout
@@ -432,14 +435,14 @@ def test_mark_bad_by_hand_boots_the_other_good_slot(make_device, rel, backend):
     assert dev.power_on() == "A"
 
 
-@pytest.mark.parametrize("other", ["interrupted install", "refused image"])
+@pytest.mark.parametrize("other", ["never written", "interrupted install", "failed install"])
 def test_mark_bad_never_points_the_bootloader_at_a_slot_without_a_good_image(
         make_device, rel, other):
-    """When wardd's own record says the other slot holds no good image (an
-    install was interrupted while writing it; a tampered image was refused after
-    part of it was streamed there), `mark-bad` must not make the device boot
-    it: the factory image in A is all there is. (Whether it refuses or not,
-    the next power-on must boot A.)"""
+    """When the other slot holds no confirmed image (nothing was ever installed
+    there; an install was interrupted while writing it: "writing"; a write
+    error stopped it half-way: "bad"), `mark-bad` must not make the device boot
+    it: the factory image in A is all there is. (Whether it refuses or not, the
+    next power-on must boot A.)"""
     dev = make_device("file")
     ok(dev.confirm())
     if other == "interrupted install":
@@ -448,9 +451,12 @@ def test_mark_bad_never_points_the_bootloader_at_a_slot_without_a_good_image(
             dev.slot_paths["B"]) != 64 * KiB, proc)
         os.killpg(proc.pid, 9)
         proc.communicate()
-    elif other == "refused image":
-        bundle = _refusal_bundle("tampered image", rel, None, dev.dir)
-        one_line_error(dev.install(bundle))
+    elif other == "failed install":
+        def limit():  # writes past 300 KiB fail with EFBIG
+            resource.setrlimit(resource.RLIMIT_FSIZE, (300 * KiB, 300 * KiB))
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        one_line_error(dev.install(rel.bundle(rel.v1), preexec_fn=limit))
+        assert dev.slot_state("B") == "bad"
     p = dev.run("mark-bad")
     booted = dev.power_on()
     assert booted == "A", (f"after mark-bad (exit {p.returncode}: {p.stdout.strip()} "

@@ -14,6 +14,8 @@
  * server certificate used as a client certificate fails the handshake;
  * sessions are never resumed.
  */
+#define _XOPEN_SOURCE 700 /* nftw */
+
 #include <fcntl.h>
 #include <ftw.h>
 #include <setjmp.h>
@@ -54,6 +56,7 @@ struct env {
 	struct ward_cert *root, *iss, *srv, *dev, *expired, *oroot, *oiss, *odev;
 	char chain[256], key[256], client_ca[256];
 	struct ward_tls_server *server;
+	struct ward_tls_server *target; /* the server handshake() talks to (E.server by default) */
 };
 
 static struct env E;
@@ -301,7 +304,7 @@ static void handshake(SSL_CTX *cctx, SSL_SESSION *session, struct hs *h)
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, h->fds), 0);
 	assert_int_equal(fcntl(h->fds[0], F_SETFL, O_NONBLOCK), 0);
 	assert_int_equal(fcntl(h->fds[1], F_SETFL, O_NONBLOCK), 0);
-	h->s = ward_tls_server_ssl(E.server);
+	h->s = ward_tls_server_ssl(E.target != NULL ? E.target : E.server);
 	h->c = SSL_new(cctx);
 	assert_non_null(h->s);
 	assert_non_null(h->c);
@@ -552,6 +555,40 @@ static void test_no_resumption(void **state)
 	no_resumption(TLS1_3_VERSION);
 }
 
+/*
+ * ward-server passes only its issuing CA as the client CA: a certificate
+ * that chains to the same root through anything else (here: straight from
+ * the root) is refused, and the fleet's device certificates still verify.
+ */
+static void test_client_ca_issuing_only(void **state)
+{
+	struct ward_tls_server_opts o;
+	struct ward_tls_server *s = NULL;
+	struct ward_msg m = {{0}};
+	struct ward_cert *only[1] = {E.iss}, *direct;
+	char path[256];
+	SSL_CTX *c;
+
+	(void)state;
+	write_pem("issuing-only.pem", only, 1, path, sizeof(path));
+	o.cert_chain = E.chain;
+	o.key = E.key;
+	o.client_ca = path;
+	must(ward_tls_server_new(&o, &s, &m), &m, "server with the issuing CA only");
+	E.target = s;
+	c = client_ctx(TLS1_2_VERSION, 0, NULL, E.dev, E.dev_key);
+	expect_ok(c, TLS1_3_VERSION, "DEV-0001");
+	SSL_CTX_free(c);
+	direct = issue(E.root, E.root_key, WARD_CERT_DEVICE, "DEV-ROOT", E.dev_key, E.now - 60,
+	               E.now + DAY);
+	c = client_ctx(TLS1_2_VERSION, 0, NULL, direct, E.dev_key);
+	assert_int_not_equal(expect_server_refuses(c, 0), X509_V_OK);
+	SSL_CTX_free(c);
+	E.target = NULL;
+	ward_x509_cert_free(direct);
+	ward_tls_server_free(s);
+}
+
 static void test_server_new_errors(void **state)
 {
 	struct ward_tls_server_opts o;
@@ -618,6 +655,7 @@ int main(void)
 	    cmocka_unit_test(test_client_cert_expired),
 	    cmocka_unit_test(test_server_cert_as_client_cert),
 	    cmocka_unit_test(test_no_resumption),
+	    cmocka_unit_test(test_client_ca_issuing_only),
 	    cmocka_unit_test(test_server_new_errors),
 	};
 

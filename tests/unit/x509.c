@@ -18,6 +18,8 @@
  *       -subj "/CN=dev-0042/serialNumber=0042/OU=model-x/O=Acme" -outform DER
  *   openssl req -new -newkey ed25519 -nodes -subj "/CN=dev-ed/serialNumber=ED1" -outform DER
  */
+#define _XOPEN_SOURCE 700 /* nftw */
+
 #include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
