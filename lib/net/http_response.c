@@ -42,8 +42,7 @@ enum state {
 
 void ward_http_response_init(struct ward_http_response *r, bool head_request)
 {
-	memset(r, 0, sizeof(*r) - sizeof(r->line));
-	r->line[0] = '\0';
+	memset(r, 0, sizeof(*r));
 	r->state = S_STATUS;
 	r->head_request = head_request;
 }
@@ -503,23 +502,20 @@ ward_err ward_http_response_feed(struct ward_http_response *r, const uint8_t *in
 				return e;
 			if (!done)
 				break;
-			r->line_len = 0;
 			if (r->state == S_STATUS) {
-				if ((e = status_line(r, m)) != WARD_OK)
-					return e;
-				r->state = S_HEADER;
-			} else if (r->line[0] == '\0' && trailer) {
+				e = status_line(r, m);
+				r->state = e == WARD_OK ? S_HEADER : S_DEAD;
+			} else if (r->line_len > 0) {
+				e = header_line(r, trailer, m);
+			} else if (trailer) {
 				r->state = S_DONE;
 				*ev = WARD_HTTP_END;
-				return WARD_OK;
-			} else if (r->line[0] == '\0') {
-				if ((e = end_of_head(r, ev, m)) != WARD_OK)
-					return e;
-				if (*ev == WARD_HTTP_HEAD)
-					return WARD_OK;
-			} else if ((e = header_line(r, trailer, m)) != WARD_OK) {
-				return e;
+			} else {
+				e = end_of_head(r, ev, m);
 			}
+			r->line_len = 0;
+			if (e != WARD_OK || *ev != WARD_HTTP_MORE)
+				return e;
 			break;
 		}
 		case S_CHUNK_SIZE:
@@ -533,8 +529,9 @@ ward_err ward_http_response_feed(struct ward_http_response *r, const uint8_t *in
 				return e;
 			if (!done)
 				break;
+			e = chunk_size_line(r, m);
 			r->line_len = 0;
-			if ((e = chunk_size_line(r, m)) != WARD_OK)
+			if (e != WARD_OK)
 				return e;
 			break;
 		case S_BODY_LENGTH:

@@ -89,8 +89,8 @@ def two_devices(fleet, wardd_bin, tmp_path):
     """Two identical devices: one to trace an uninterrupted command, one to cut."""
     made = []
 
-    def make(backend, **kw):
-        pair = [device.Device(tmp_path / f"{backend}-{n}", fleet.release.root, backend,
+    def make(backend, tag="", **kw):
+        pair = [device.Device(tmp_path / f"{backend}{tag}-{n}", fleet.release.root, backend,
                               wardd=wardd_bin, factory=fleet.factory.data, **kw)
                 for n in ("traced", "cut")]
         made.extend(pair)
@@ -166,7 +166,8 @@ def test_cut_while_installing_during_an_unconfirmed_trial(two_devices, fleet, ba
         for d in (traced, dev):
             assert d.install(fleet.bundles["1.0"]).returncode == 0
     else:
-        k = _last_state_rename(traced, args)
+        scout, _ = two_devices(backend, "-scout", max_attempts=1)
+        k = _last_state_rename(scout, args)
         for d in (traced, dev):
             device.cut_on_syscall(d, args, "rename", k)
             assert d.slot_state("B") == "installed"
