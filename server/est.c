@@ -135,8 +135,9 @@ static bool serial_ok(const char *s)
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
 
+		/* X.520 serialNumber is a PrintableString: no '_' */
 		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      c == '-' || c == '_' || c == '.'))
+		      c == '-' || c == '.'))
 			return false;
 	}
 	return true;
@@ -187,7 +188,7 @@ static bool read_csr(struct evhttp_request *req, struct srv *s, const char *subj
 		ward_x509_csr_free(*csr);
 		*csr = NULL;
 		refuse(req, s, 400, "Bad Request", event, subject,
-		       "CSR subject needs serialNumber of 1-64 characters [A-Za-z0-9._-]");
+		       "CSR subject needs serialNumber of 1-64 characters [A-Za-z0-9.-]");
 		return false;
 	}
 	return true;

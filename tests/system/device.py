@@ -34,6 +34,7 @@ import hashlib
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -414,6 +415,9 @@ def check_invariants(dev: Device, known: dict[str, Image], booted: str) -> list[
     - the booted slot holds, byte for byte, the factory image or one complete
       signed image (known: sha256 -> Image, the factory included);
     - state.json parses and names only valid slot states;
+    - the booted slot is not one wardd recorded as "writing" or "bad" (wardd
+      tells the bootloader before it records a slot bad, and never points it
+      at a slot being written);
     - every slot that state.json says holds a verified image (installed,
       awaiting-approval, trial, good) with a recorded hash really holds it.
     """
@@ -429,6 +433,10 @@ def check_invariants(dev: Device, known: dict[str, Image], booted: str) -> list[
         return problems + [f"state.json does not parse: {e}"]
     problems += state_problems(st)
     if st and not problems:
+        mine = st["slots"][booted]
+        if mine["state"] in ("writing", "bad"):
+            problems.append(f"the bootloader booted slot {booted}, which wardd recorded as "
+                            f"{mine['state']!r} ({mine['reason'] or 'no reason'})")
         for s in SLOTS:
             info = st["slots"][s]
             if info["state"] in ("installed", "awaiting-approval", "trial", "good") and info["sha256"]:
@@ -626,7 +634,6 @@ def _calibrate(fleet: PowerlossFleet, base: Path, wardd, backend: str, kind: str
             dev.run(*args)
             fleet.durations[key] = time.monotonic() - t
         dev.kill_leftovers()
-        import shutil
         shutil.rmtree(f"{base}-calib", ignore_errors=True)
     return fleet.durations[key]
 

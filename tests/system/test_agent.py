@@ -502,3 +502,31 @@ def test_concurrent_commands_refused_by_the_lock(make_device, rel):
         assert "another wardd command" in msg
     assert dev.power_on() == "A"
     ok(dev.install(rel.bundle(rel.v1)))
+
+
+@pytest.mark.parametrize("health", ["pass", "fail"])
+def test_daemon_settles_the_boot_then_waits(make_device, rel, health):
+    """`wardd -c DEVICE.conf` (no command) settles the trial boot first, then
+    stays up (an offline device has nothing else to do) until SIGTERM."""
+    dev = make_device("uboot")
+    ok(dev.install(rel.bundle(rel.v1)))
+    assert dev.power_on() == "B"
+    dev.set_health(health)
+    daemon = dev.popen()
+    try:
+        want = "good" if health == "pass" else "bad"
+        t = time.monotonic()
+        while dev.slot_state("B") != want and time.monotonic() - t < 20:
+            assert daemon.poll() is None, f"the daemon exited: {daemon.communicate()}"
+            time.sleep(0.02)
+        assert dev.slot_state("B") == want
+        time.sleep(0.3)
+        assert daemon.poll() is None, "the daemon did not stay up after settling the boot"
+        assert dev.health_runs() == 1
+        assert dev.reboots() == (1 if health == "pass" else 2)
+    finally:
+        daemon.terminate()
+        out, err = daemon.communicate(timeout=10)
+    assert daemon.returncode == 0, err
+    assert ("confirmed good" if health == "pass" else "rolling back to A") in out
+    assert dev.power_on() == ("B" if health == "pass" else "A")

@@ -42,7 +42,7 @@ import pytest
 import device
 from device import wardd_bin  # noqa: F401  (fixture)
 
-RUNS = 210           # seeds 0..RUNS-1 in the suite
+RUNS = 300           # seeds 0..RUNS-1 in the suite
 FIRST_SEED = 0
 WORKERS = 4          # runs are dominated by fsync and process start-up
 
