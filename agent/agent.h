@@ -31,6 +31,11 @@
 ward_err agent_install(const struct agent_config *cfg, const char *bundle, struct ward_msg *m) WARD_MUST_USE;
 /* Hand an installed or awaiting slot to the bootloader and reboot. */
 ward_err agent_approve(const struct agent_config *cfg, struct ward_msg *m) WARD_MUST_USE;
+/* The same, only when window_only is false or the maintenance window is open
+ * now; *done (optional) says whether a slot was activated. Nothing waiting is
+ * not an error when window_only. */
+ward_err agent_approve_if(const struct agent_config *cfg, bool window_only, bool *done,
+			  struct ward_msg *m) WARD_MUST_USE;
 /*
  * At start-up: find which slot booted and settle any trial: run the health
  * check on a trial boot and confirm or roll back; record a rollback the

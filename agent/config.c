@@ -7,6 +7,7 @@
 #include <ini.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "config.h"
 #include "ward/buf.h"
@@ -31,6 +32,34 @@ static int set_uint(unsigned *dst, const char *v, unsigned lo, unsigned hi)
 		return 0;
 	*dst = (unsigned)x;
 	return 1;
+}
+
+/* "HH:MM-HH:MM" into minutes after midnight. */
+static int set_window(struct agent_config *c, const char *v)
+{
+	unsigned h1, m1, h2, m2;
+	char tail;
+
+	if (sscanf(v, "%2u:%2u-%2u:%2u%c", &h1, &m1, &h2, &m2, &tail) != 4 || h1 > 23 || h2 > 23 ||
+	    m1 > 59 || m2 > 59 || (h1 == h2 && m1 == m2))
+		return 0;
+	c->window_start = (int)(h1 * 60 + m1);
+	c->window_end = (int)(h2 * 60 + m2);
+	return 1;
+}
+
+bool agent_config_in_window(const struct agent_config *cfg, long t)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	int now;
+
+	if (cfg->window_start < 0 || !localtime_r(&tt, &tm))
+		return false;
+	now = tm.tm_hour * 60 + tm.tm_min;
+	if (cfg->window_start < cfg->window_end)
+		return now >= cfg->window_start && now < cfg->window_end;
+	return now >= cfg->window_start || now < cfg->window_end; /* wraps midnight */
 }
 
 static int on_kv(void *user, const char *section, const char *name, const char *value, int lineno)
@@ -86,7 +115,9 @@ static int on_kv(void *user, const char *section, const char *name, const char *
 			c->policy = AGENT_POLICY_APPROVE;
 		else
 			ok = 0;
-	} else if (IS("server", "url"))
+	} else if (IS("update", "maintenance_window"))
+		ok = set_window(c, value);
+	else if (IS("server", "url"))
 		ok = set_str(c->server_url, sizeof(c->server_url), value) && !strncmp(value, "https://", 8);
 	else if (IS("server", "ca"))
 		ok = set_str(c->server_ca, sizeof(c->server_ca), value);
@@ -127,6 +158,7 @@ ward_err agent_config_load(const char *path, struct agent_config *cfg, struct wa
 	cfg->max_attempts = 3;
 	cfg->health_timeout = 60;
 	cfg->policy = AGENT_POLICY_AUTO;
+	cfg->window_start = cfg->window_end = -1;
 	cfg->backend = AGENT_BOOT_FILE;
 	snprintf(cfg->booted_from, sizeof(cfg->booted_from), "/proc/cmdline");
 	/* read it ourselves: bounded, and a clear message when it is missing */

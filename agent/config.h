@@ -25,6 +25,8 @@
  *
  *   [update]
  *   policy = auto | approve            ; approve: write the slot, then wait for `wardd approve`
+ *   maintenance_window = 02:00-04:00   ; approve policy: also activate on its own inside this
+ *                                      ; daily window (local time; may wrap midnight)
  *   reboot_command = /sbin/reboot      ; run after a slot is marked for trial, or rolled back
  *
  *   [server]                           ; optional: without it wardd works offline only
@@ -69,12 +71,16 @@ struct agent_config {
 	char health_command[AGENT_PATH_MAX]; /* empty = always healthy */
 	unsigned health_timeout;          /* seconds, default 60 */
 	enum agent_policy policy;         /* default auto */
+	int window_start, window_end;     /* maintenance window in minutes after midnight, -1 = none */
 	char reboot_command[AGENT_PATH_MAX]; /* empty = none (tests, or the operator reboots) */
 	char server_url[1024];            /* ward-server base URL, "" = offline */
 	char server_ca[AGENT_PATH_MAX];   /* trust anchors for the server */
 	char device_cert[AGENT_PATH_MAX]; /* device certificate (PEM) */
 	char device_key[AGENT_PATH_MAX];  /* device key (PKCS#8 PEM) */
 };
+
+/* Is local time t inside cfg's maintenance window? */
+bool agent_config_in_window(const struct agent_config *cfg, long t);
 
 /* Parse path into cfg, applying defaults; says which line/key is wrong. */
 ward_err agent_config_load(const char *path, struct agent_config *cfg, struct ward_msg *m) WARD_MUST_USE;

@@ -2,7 +2,10 @@
  * agent/core.c — wardd-core: every job of the device agent, one per run.
  *
  *   wardd-core -c DEVICE.conf install FILE | status [--json] | approve |
- *              mark-good | mark-bad | confirm | checkin | run
+ *              mark-good | mark-bad | confirm | checkin | tick | run
+ *
+ * `tick` is the scheduler's minute job: with policy = approve and a
+ * maintenance window, it activates a waiting update inside the window.
  *
  * The resident daemon (agent/wardd.c) links nothing but libc and runs this
  * program for each job, so the cost of OpenSSL and friends is paid only
@@ -108,6 +111,8 @@ int main(int argc, char **argv)
 		e = agent_mark(&cfg, true, &m);
 	else if (!strcmp(cmd, "mark-bad") && optind + 1 == argc)
 		e = agent_mark(&cfg, false, &m);
+	else if (!strcmp(cmd, "tick") && optind + 1 == argc)
+		e = agent_approve_if(&cfg, true, NULL, &m); /* the scheduler's minute job */
 	else if (!strcmp(cmd, "approve") && optind + 1 == argc)
 		e = agent_approve(&cfg, &m);
 	else if (!strcmp(cmd, "confirm") && optind + 1 == argc)

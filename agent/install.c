@@ -20,6 +20,7 @@
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -379,10 +380,18 @@ out:
 
 ward_err agent_approve(const struct agent_config *cfg, struct ward_msg *m)
 {
+	return agent_approve_if(cfg, false, NULL, m);
+}
+
+ward_err agent_approve_if(const struct agent_config *cfg, bool window_only, bool *done,
+			  struct ward_msg *m)
+{
 	struct agent_state st;
 	int lockfd = -1, slot = -1;
 	ward_err e;
 
+	if (done)
+		*done = false;
 	e = agent_lock(cfg, &lockfd, m);
 	if (e)
 		return e;
@@ -393,10 +402,17 @@ ward_err agent_approve(const struct agent_config *cfg, struct ward_msg *m)
 		if (st.slot[i].state == AGENT_SLOT_AWAITING || st.slot[i].state == AGENT_SLOT_INSTALLED)
 			slot = i;
 	if (slot < 0) {
-		e = ward_msg_set(m, WARD_E_NOTFOUND, "no installed update is waiting for approval");
+		if (!window_only)
+			e = ward_msg_set(m, WARD_E_NOTFOUND, "no installed update is waiting for approval");
 		goto out;
 	}
+	if (window_only && !agent_config_in_window(cfg, (long)time(NULL)))
+		goto out; /* not now */
+	if (window_only)
+		printf("maintenance window open: activating slot %s\n", agent_slot_name(slot));
 	e = agent_activate(cfg, &st, slot, m);
+	if (!e && done)
+		*done = true;
 out:
 	close(lockfd);
 	return e;

@@ -2,6 +2,7 @@
  * agent/wardd.c — wardd, the resident device agent: a small scheduler.
  *
  *   wardd -c DEVICE.conf                 run: settle the boot, then check in periodically
+ *                                        and open the maintenance window when it comes
  *   wardd -c DEVICE.conf COMMAND ...     one job (install, status, approve, mark-good, ...)
  *
  * Every job runs in wardd-core (agent/core.c), found next to this program:
@@ -14,6 +15,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +25,7 @@
 #define MIN_INTERVAL 5
 #define MAX_INTERVAL 86400
 #define RETRY_INTERVAL 60
+#define TICK 60 /* seconds between maintenance-window checks */
 
 static volatile sig_atomic_t stop;
 
@@ -152,18 +155,24 @@ int main(int argc, char **argv)
 	rc = job(core, conf, "confirm", NULL);
 	if (rc != 0)
 		fprintf(stderr, "wardd: settling the boot failed (status %d); will retry at the next start\n", rc);
-	while (!stop) {
-		unsigned next = RETRY_INTERVAL;
+	/* Every minute: the maintenance-window job; whenever due: a check-in. */
+	{
+		unsigned until_checkin = 0;
+		bool online = true;
 
-		rc = job(core, conf, "checkin", &next);
-		if (rc == 3) { /* offline device: nothing to schedule */
-			while (!stop)
-				pause();
-			break;
+		while (!stop) {
+			if (online && until_checkin == 0) {
+				unsigned next = RETRY_INTERVAL;
+
+				rc = job(core, conf, "checkin", &next);
+				if (rc == 3)
+					online = false; /* no [server]: offline device */
+				until_checkin = rc == 0 ? next : RETRY_INTERVAL;
+			}
+			job(core, conf, "tick", NULL);
+			nap(TICK);
+			until_checkin = until_checkin > TICK ? until_checkin - TICK : 0;
 		}
-		if (rc != 0)
-			next = RETRY_INTERVAL;
-		nap(next);
 	}
 	return 0;
 }

@@ -366,7 +366,7 @@ static void make_job(struct job *j, const char *host, const char *auth, const ch
 		die("cannot encode a CSR: %s", ossl_reason());
 	body = b64(der, (size_t)dlen);
 	cap = strlen(body) + strlen(auth) + strlen(host) + 512;
-	j->req = malloc(cap);
+	j->req = OPENSSL_malloc(cap); /* freed with OPENSSL_clear_free: it carries the password */
 	if (!j->req)
 		die("out of memory");
 	n = snprintf(j->req, cap,
@@ -758,10 +758,14 @@ static void conn_step(struct worker *w, struct conn *c)
 			}
 			c->handshaken = true;
 			if (G.mode == M_HANDSHAKE) {
+				errno = 0;
 				r = SSL_shutdown(c->ssl); /* sends close_notify */
 				if (r < 0 && SSL_get_error(c->ssl, r) != SSL_ERROR_WANT_WRITE &&
 				    SSL_get_error(c->ssl, r) != SSL_ERROR_WANT_READ) {
-					conn_fail(w, c, "close_notify", ossl_reason());
+					/* the server refused us (an alert) or closed first */
+					conn_fail(w, c, "sending close_notify",
+						  ERR_peek_error() ? ossl_reason()
+								   : errno ? strerror(errno) : "the server closed the connection");
 					return;
 				}
 				c->st = S_CLOSING;
@@ -1003,9 +1007,9 @@ int main(int argc, char **argv)
 			break;
 		case 'P':
 			if (strlen(optarg) > 40 || strspn(optarg, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-								    "0123456789._-") != strlen(optarg) ||
+								    "0123456789.-") != strlen(optarg) ||
 			    snprintf(prefix, sizeof(prefix), "%s", optarg) < 0)
-				die("--prefix is at most 40 characters of A-Z a-z 0-9 . _ -");
+				die("--prefix is at most 40 characters of A-Z a-z 0-9 . - (a PrintableString)");
 			break;
 		case 's': save = optarg; break;
 		case 'S':
@@ -1167,5 +1171,23 @@ int main(int argc, char **argv)
 	if (err)
 		printf("loadgen: first error: %s\n", err);
 	fflush(stdout);
+	for (size_t i = 0; i < threads; i++) {
+		free(ws[i].conns);
+		free(ws[i].lat);
+	}
+	free(ws);
+	free(lat);
+	for (size_t i = 0; i < G.njobs; i++) {
+		EVP_PKEY_free(G.jobs[i].key);
+		OPENSSL_clear_free(G.jobs[i].req, G.jobs[i].req_len); /* holds the batch password */
+		free(G.jobs[i].reply);
+	}
+	free(G.jobs);
+	for (size_t i = 0; i < G.nidents; i++) {
+		EVP_PKEY_free(G.idents[i].key);
+		X509_free(G.idents[i].cert);
+	}
+	free(G.idents);
+	SSL_CTX_free(G.ctx);
 	return 0;
 }

@@ -192,12 +192,17 @@ measure() {
 	lgc=$(awk -v p="$(kv "$LG" cpu_pct)" 'BEGIN { printf "%.2f", p / 100 }')
 	other=$(awk -v a="$all" -v s="$srv" -v p="$peer" -v l="$lgc" 'BEGIN { o = a - s - p - l; printf "%.2f", o < 0 ? 0 : o }')
 	CPU_LINE="cpu (cores of $ncpu): ward-server $srv, peer $peer, loadgen $lgc, everything else $other"
+	# CPU time of the serving side per request: what the rate would be
+	# worth if the machine were not shared is $ncpu / this
+	US=$(awk -v c="$(awk -v s="$srv" -v p="$peer" 'BEGIN { print s + p }')" -v r="$(kv "$LG" rate)" \
+		'BEGIN { if (r > 0) printf "%.0f", c * 1e6 / r; else print "n/a" }')
 }
 
 show() { # label
 	printf '  %-34s %9s/s  p50 %7s ms  p99 %7s ms  errors %s\n' "$1" "$(kv "$LG" rate)" "$(kv "$LG" p50_ms)" \
 		"$(kv "$LG" p99_ms)" "$(kv "$LG" errors)"
 	printf '  %-34s %s\n' "" "$CPU_LINE"
+	printf '  %-34s serving CPU per request %s us\n' "" "$US"
 	if [ -n "$LG_ERR" ]; then printf '  %-34s first error: %s\n' "" "$LG_ERR"; fi
 }
 
@@ -305,19 +310,19 @@ for r in $(seq "$RUNS"); do
 	measure handshake -t "$PEERS" --identities "$work/ids" --connections "$HS_CONNS" --duration "$DURATION" --warmup "$WARMUP"
 	stop_peers
 	show "(2) s_server x$HS_PEERS mTLS handshakes"
-	if better "$(kv "$LG" rate)" "$(kv "$best_hs" rate)"; then best_hs=$LG; best_hs_cpu=$CPU_LINE; fi
+	if better "$(kv "$LG" rate)" "$(kv "$best_hs" rate)"; then best_hs=$LG; best_hs_cpu=$CPU_LINE; best_hs_us=$US; fi
 	measure handshake -t "127.0.0.1:$PORT" --identities "$work/ids" --connections "$HS_CONNS" --duration "$DURATION" --warmup "$WARMUP"
 	show "(2') ward-server mTLS handshakes"
-	if better "$(kv "$LG" rate)" "$(kv "$best_whs" rate)"; then best_whs=$LG; best_whs_cpu=$CPU_LINE; fi
+	if better "$(kv "$LG" rate)" "$(kv "$best_whs" rate)"; then best_whs=$LG; best_whs_cpu=$CPU_LINE; best_whs_us=$US; fi
 	# (3) enrolments
 	enroll "$dep" "$r"
 	show "(3) ward-server enrolments"
-	if better "$(kv "$LG" rate)" "$(kv "$best_en" rate)"; then best_en=$LG; best_en_cpu=$CPU_LINE; fi
+	if better "$(kv "$LG" rate)" "$(kv "$best_en" rate)"; then best_en=$LG; best_en_cpu=$CPU_LINE; best_en_us=$US; fi
 	# (4) check-ins
 	checkin "$work/ids"
 	show "(4) ward-server check-ins"
 	printf '  %-34s workers RSS peak %s KiB\n' "" "$RSS"
-	if better "$(kv "$LG" rate)" "$(kv "$best_ci" rate)"; then best_ci=$LG; best_ci_cpu=$CPU_LINE; best_ci_rss=$RSS; fi
+	if better "$(kv "$LG" rate)" "$(kv "$best_ci" rate)"; then best_ci=$LG; best_ci_cpu=$CPU_LINE; best_ci_rss=$RSS; best_ci_us=$US; fi
 done
 stop_server
 
@@ -335,10 +340,10 @@ if [ "$TMPFS" = 1 ] && [ -d /dev/shm ]; then
 	best_tm=""
 	for r in $(seq "$RUNS"); do
 		checkin "$work/ids"
-		if better "$(kv "$LG" rate)" "$(kv "$best_tm" rate)"; then best_tm=$LG; best_tm_cpu=$CPU_LINE; fi
+		if better "$(kv "$LG" rate)" "$(kv "$best_tm" rate)"; then best_tm=$LG; best_tm_cpu=$CPU_LINE; best_tm_us=$US; fi
 	done
 	stop_server
-	LG=$best_tm CPU_LINE=$best_tm_cpu LG_ERR=""
+	LG=$best_tm CPU_LINE=$best_tm_cpu LG_ERR="" US=$best_tm_us
 	echo
 	echo "(4b) check-ins, ward.db on tmpfs (fsync free), best of $RUNS"
 	show "ward-server check-ins (tmpfs)"
@@ -374,14 +379,14 @@ if [ "$PG" = 1 ]; then
 	echo "(5) PostgreSQL 15 ($pg_settings), best of $RUNS"
 	for r in $(seq "$RUNS"); do
 		enroll "$pgdep" "pg$r"
-		if better "$(kv "$LG" rate)" "$(kv "$pg_en" rate)"; then pg_en=$LG; pg_en_cpu=$CPU_LINE; pg_en_err=$LG_ERR; fi
+		if better "$(kv "$LG" rate)" "$(kv "$pg_en" rate)"; then pg_en=$LG; pg_en_cpu=$CPU_LINE; pg_en_err=$LG_ERR; pg_en_us=$US; fi
 		checkin "$work/pg-ids"
-		if better "$(kv "$LG" rate)" "$(kv "$pg_ci" rate)"; then pg_ci=$LG; pg_ci_cpu=$CPU_LINE; pg_ci_rss=$RSS; pg_ci_err=$LG_ERR; fi
+		if better "$(kv "$LG" rate)" "$(kv "$pg_ci" rate)"; then pg_ci=$LG; pg_ci_cpu=$CPU_LINE; pg_ci_rss=$RSS; pg_ci_err=$LG_ERR; pg_ci_us=$US; fi
 	done
 	stop_server
-	LG=$pg_en CPU_LINE=$pg_en_cpu LG_ERR=$pg_en_err
+	LG=$pg_en CPU_LINE=$pg_en_cpu LG_ERR=$pg_en_err US=$pg_en_us
 	show "ward-server enrolments (pg)"
-	LG=$pg_ci CPU_LINE=$pg_ci_cpu LG_ERR=$pg_ci_err
+	LG=$pg_ci CPU_LINE=$pg_ci_cpu LG_ERR=$pg_ci_err US=$pg_ci_us
 	show "ward-server check-ins (pg)"
 	printf '  %-34s workers RSS peak %s KiB\n' "" "$pg_ci_rss"
 fi
@@ -390,24 +395,26 @@ fi
 hs=$(kv "$best_hs" rate) whs=$(kv "$best_whs" rate) en=$(kv "$best_en" rate) ci=$(kv "$best_ci" rate)
 echo
 echo "summary (best of $RUNS; SQLite unless marked)"
-printf '  %-44s %10s  %8s  %8s\n' "" "rate" "p50 ms" "p99 ms"
-row() { printf '  %-44s %8s/s  %8s  %8s\n' "$1" "$(kv "$2" rate)" "$(kv "$2" p50_ms)" "$(kv "$2" p99_ms)"; }
-row "s_server x$HS_PEERS, mTLS handshakes (the limit)" "$best_hs"
-row "ward-server, mTLS handshakes" "$best_whs"
-row "ward-server, enrolments (new TLS each)" "$best_en"
-row "ward-server, check-ins ($CHECKIN_CONNS keep-alive)" "$best_ci"
-if [ -n "$tmpfs_line" ]; then row "ward-server, check-ins, ward.db on tmpfs" "$tmpfs_line"; fi
+printf '  %-44s %10s  %8s  %8s  %12s\n' "" "rate" "p50 ms" "p99 ms" "CPU/req us"
+row() { printf '  %-44s %8s/s  %8s  %8s  %12s\n' "$1" "$(kv "$2" rate)" "$(kv "$2" p50_ms)" "$(kv "$2" p99_ms)" "$3"; }
+row "s_server x$HS_PEERS, mTLS handshakes (the limit)" "$best_hs" "$best_hs_us"
+row "ward-server, mTLS handshakes" "$best_whs" "$best_whs_us"
+row "ward-server, enrolments (new TLS each)" "$best_en" "$best_en_us"
+row "ward-server, check-ins ($CHECKIN_CONNS keep-alive)" "$best_ci" "$best_ci_us"
+if [ -n "$tmpfs_line" ]; then row "ward-server, check-ins, ward.db on tmpfs" "$tmpfs_line" "$best_tm_us"; fi
 if [ -n "$pg_en" ]; then
-	row "ward-server, enrolments, PostgreSQL" "$pg_en"
-	row "ward-server, check-ins, PostgreSQL" "$pg_ci"
+	row "ward-server, enrolments, PostgreSQL" "$pg_en" "$pg_en_us"
+	row "ward-server, check-ins, PostgreSQL" "$pg_ci" "$pg_ci_us"
 fi
+echo "  (CPU/req: CPU time of ward-server's workers, or of s_server, per request: the cost of a"
+echo "   request whatever else shares the machine; $ncpu cores / CPU/req is what the CPU alone allows)"
 echo "  ECDSA bound on $WORKERS cores: $ecdsa_enroll enrolments/s, $ecdsa_hs handshakes/s"
 echo "  ward-server workers: RSS $idle_rss KiB idle, peak $best_ci_rss KiB during check-ins (sum of VmRSS)"
 echo "  loadgen CPU in the kept runs: handshakes $(kv "$best_hs" cpu_pct)%, enrolments $(kv "$best_en" cpu_pct)%, check-ins $(kv "$best_ci" cpu_pct)% of one core"
 echo "  during the kept check-in run: $best_ci_cpu"
-echo "  enrolments / handshake limit:        $(ratio "$en" "$hs")"
+echo "  enrolments / handshake limit:        $(ratio "$en" "$hs")   (by CPU cost: $(ratio "$best_hs_us" "$best_en_us"))"
 echo "  ward handshakes / handshake limit:   $(ratio "$whs" "$hs")"
-echo "  check-ins / 20000:                   $(ratio "$ci" 20000)"
+echo "  check-ins / 20000:                   $(ratio "$ci" 20000)   (CPU alone would allow $(awk -v c="$ncpu" -v u="$best_ci_us" 'BEGIN { if (u > 0) printf "%.0f", c * 1e6 / u; else print "n/a" }')/s)"
 if awk -v a="$en" -v b="$hs" 'BEGIN { exit !(b > 0 && a / b >= 0.5) }'; then r1=PASS; else r1=MISS; fi
 if awk -v a="$ci" 'BEGIN { exit !(a >= 20000) }'; then r2=PASS; else r2=MISS; fi
 echo "$r1 enrolments/s >= 0.5 x the mTLS handshake limit ($en/s vs $hs/s)"

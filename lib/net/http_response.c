@@ -232,7 +232,7 @@ static void connection(struct ward_http_response *r, const char *v, size_t n)
 	}
 }
 
-/* Content-Range: "bytes first-last/total" or "bytes first-last/*"; anything else is ignored. */
+/* Content-Range: "bytes first-last/total", total may be a star; anything else is ignored. */
 static void content_range(struct ward_http_response *r, const char *v, size_t n)
 {
 	const char *dash, *slash;

@@ -475,8 +475,10 @@ class PowerlossFleet:
     v1: Image
     v2: Image
     bundles: dict[str, Path]
-    known: dict[str, Image]
-    durations: dict[tuple, float] = field(default_factory=dict)
+    known: dict[str, Image]                 # sha256 -> image, the factory image included
+    # per (backend, kind, image, health, strace?): the uninterrupted command's
+    # duration in seconds, or the names of its state-changing syscalls in order
+    calibration: dict[tuple, float | list[str]] = field(default_factory=dict)
 
 
 def make_powerloss_fleet(directory: Path) -> PowerlossFleet:
@@ -621,21 +623,21 @@ def _calibrate(fleet: PowerlossFleet, base: Path, wardd, backend: str, kind: str
                health: str, use_strace: bool):
     """Duration (s) or syscall sequence of the uninterrupted operation, measured once."""
     key = (backend, kind, new, health, use_strace)
-    if key not in fleet.durations:
+    if key not in fleet.calibration:
         problems: list[str] = []
         dev, args = _prepare(fleet, Path(f"{base}-calib"), wardd, backend, kind, new, health,
                              None, [], problems, image_bytes("calib", 700 * KiB))
         if problems:
             raise RuntimeError(f"calibration of {key} failed: {problems}")
         if use_strace:
-            fleet.durations[key] = _syscall_trace(dev, args)
+            fleet.calibration[key] = _syscall_trace(dev, args)
         else:
             t = time.monotonic()
             dev.run(*args)
-            fleet.durations[key] = time.monotonic() - t
+            fleet.calibration[key] = time.monotonic() - t
         dev.kill_leftovers()
         shutil.rmtree(f"{base}-calib", ignore_errors=True)
-    return fleet.durations[key]
+    return fleet.calibration[key]
 
 
 def powerloss_run(seed: int, fleet: PowerlossFleet, base: Path, wardd: Path | None = None,
@@ -646,11 +648,11 @@ def powerloss_run(seed: int, fleet: PowerlossFleet, base: Path, wardd: Path | No
     of a trial boot with a passing or failing health check; approve; an
     install on a device that was already updated once, so that A is the
     target; an install while the device runs an update that is still on
-    trial, so that A is the bootloader's fallback), the image, how it is cut (a random delay between 0 and 1.2x
-    the measured duration of the uninterrupted operation, or, in one run of
-    three, on entry to the i-th state-changing syscall, under strace), how
-    many later `wardd confirm`s are cut too, and whether the new image
-    hangs before wardd starts. After every power-on check_invariants() must
+    trial, so that A is the bootloader's fallback), the image, how it is
+    cut (a random delay between 0 and 1.2x the measured duration of the
+    uninterrupted operation, or, in one run of three, on entry to the i-th
+    state-changing syscall, under strace), how many later `wardd confirm`s
+    are cut too, and whether the new image hangs before wardd starts. After every power-on check_invariants() must
     hold; then, with no more cuts, the device must settle (settled()) within
     8 power cycles, stay settled over one more power cycle, and run a
     signed image.

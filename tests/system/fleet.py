@@ -441,8 +441,9 @@ class Fleet:
         return int(self.scalar("SELECT COALESCE(MAX(seq), 0) FROM audit"))
 
     # the server
-    def start(self, workers: int = 2, conf: Path | None = None, name: str = "server") -> "Server":
-        s = Server(conf or self.conf, workers, self.dir / f"{name}-{len(self.servers)}.log")
+    def start(self, workers: int = 2, conf: Path | None = None, name: str = "server",
+              nofile: int | None = None) -> "Server":
+        s = Server(conf or self.conf, workers, self.dir / f"{name}-{len(self.servers)}.log", nofile=nofile)
         self.servers.append(s)
         return s
 
@@ -481,15 +482,24 @@ class Fleet:
 class Server:
     """ward-server in a process group of its own, on an ephemeral loopback port."""
 
-    def __init__(self, conf: Path, workers: int, log: Path, timeout: float = 30):
+    def __init__(self, conf: Path, workers: int, log: Path, timeout: float = 30,
+                 nofile: int | None = None):
+        """nofile: the server's RLIMIT_NOFILE soft limit (default: this process's, raised)."""
         raise_nofile()
+
+        def limit():
+            if nofile is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE,
+                                   (nofile, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+
         self.log_path = Path(log)
         self.out_path = self.log_path.with_suffix(".out")
         with open(self.out_path, "wb") as out, open(self.log_path, "ab") as err:
             self.proc = subprocess.Popen(
                 [str(WARD_SERVER), "-c", str(conf), "--listen", "127.0.0.1:0", "--workers",
                  str(workers)],
-                stdout=out, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True)
+                stdout=out, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True,
+                preexec_fn=limit)
         self.port = None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -49,22 +49,27 @@ from pathlib import Path
 import pytest
 
 from fleet import (WARD, WARD_SERVER, Conn, Device, Fleet, b64_lines, basic, cert_serial_hex,
-                   early_reply_request,
-                   forge_device_cert, load_pem_cert, load_pem_key, load_ward_keyfile, make_csr,
-                   new_key, p7_certs, raise_nofile, request, tls_context)
+                   early_reply_request, forge_device_cert, load_pem_cert, load_pem_key,
+                   load_ward_keyfile, make_csr, p7_certs, raise_nofile, request, tls_context)
 from pg import pg_server  # noqa: F401  (session fixture, used through getfixturevalue)
 
 BACKENDS = ["sqlite", "postgresql"]
 EST = "/.well-known/est"
 PKCS10 = {"Content-Type": "application/pkcs10"}
 
-pytestmark = pytest.mark.skipif(
-    not (WARD_SERVER.is_file() and os.access(WARD_SERVER, os.X_OK) and WARD.is_file()),
-    reason=f"build ward and ward-server first (ninja -C $WARD_BUILD): {WARD_SERVER}",
-)
 
 
 # ---- fixtures ------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def binaries(ward_bin):
+    """Like conftest's ward_bin: a missing binary fails the test, it never skips."""
+    assert Path(ward_bin) == WARD, f"fleet.py and conftest.py disagree: {ward_bin} vs {WARD}"
+    if not (WARD_SERVER.is_file() and os.access(WARD_SERVER, os.X_OK)):
+        pytest.fail(f"ward-server not found at {WARD_SERVER}: build it first "
+                    f"(ninja -C {WARD_SERVER.parent.parent} server/ward-server), "
+                    f"or point WARD_BUILD at a build directory", pytrace=False)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -436,21 +441,31 @@ def test_batch_rules_and_audit(fleet):
 
 
 def test_every_est_refusal_is_audited(fleet):
-    """server/est.c promises "Every refusal is audited": also a wrong Content-Type and an
-    oversized body, not only the refusals that reach read_csr's later checks."""
+    """server/est.c promises "Every refusal is audited": also a wrong Content-Type, an
+    oversized body, and a failed login whose user name is not clean UTF-8 (the user name
+    is the audit subject), not only the refusals that reach read_csr's later checks."""
     fl, srv = fleet, fleet.start()
     b = fl.batch(model="thermo-2", count=2)
     _, der = make_csr("AU-1", "thermo-2")
     ctx = tls_context(fl.root)
     missing = []
+
+    def raw_basic(user: bytes) -> str:
+        return "Basic " + base64.b64encode(user + b":" + b.password.encode()).decode()
+
     for name, hdrs, body, status in [
         ("wrong Content-Type", {"Content-Type": "application/json"}, b64_lines(der), 415),
         ("no Content-Type", {}, b64_lines(der), 415),
         ("body over max_body", PKCS10, b"A" * (65536 + 4), 413),
+        ("user name with a control character", dict(PKCS10, Authorization=raw_basic(b"batch-\x01x")),
+         b64_lines(der), 401),
+        ("user name that is not UTF-8", dict(PKCS10, Authorization=raw_basic(b"batch-\xff\xfe")),
+         b64_lines(der), 401),
+        ("user name with DEL", dict(PKCS10, Authorization=raw_basic(b"batch-\x7f")), b64_lines(der), 401),
     ]:
         seq = fl.audit_head()
         send = early_reply_request if len(body) > 16384 else request
-        r = send(srv.port, ctx, "POST", EST + "/simpleenroll", body, dict(hdrs, Authorization=b.auth))
+        r = send(srv.port, ctx, "POST", EST + "/simpleenroll", body, dict({"Authorization": b.auth}, **hdrs))
         assert r.status == status, (name, r)
         if not refusals_since(fl, seq):
             missing.append(f"{name} ({status}, body {r.body[:60]!r})")
@@ -825,6 +840,32 @@ def test_hostile_checkin_bodies(fleet):
     assert_alive(fl, srv)
 
 
+def test_checkin_valid_edge_cases_are_not_5xx(fleet):
+    """Check-ins that are valid JSON objects within the documented 4 KiB must get a definite
+    answer, never 503 "registry unavailable; retry" (which makes an agent retry forever)."""
+    fl, srv = fleet, fleet.start()
+    b = fl.batch(count=1)
+    dev = fl.enroll(srv, b, "CK-EDGE")
+    c = fl.client(srv, dev)
+    exactly_4k = b'{"x":"' + b"a" * (4096 - 8) + b'"}'
+    assert len(exactly_4k) == 4096
+    cases = [
+        ("a string holding DEL (U+007F), raw", b'{"hardware_id": "a\x7fb"}', (200,)),
+        ("a string holding DEL (U+007F), escaped", b'{"hardware_id": "a\\u007fb"}', (200,)),
+        ("exactly 4096 bytes (the documented limit)", exactly_4k, (200,)),
+        ("numbers in exponent form in an unknown field", b'{"x": [' + b",".join([b"1e5"] * 800) + b"]}",
+         (200, 400, 413)),
+    ]
+    bad = []
+    for name, body, ok in cases:
+        r = c.request("POST", "/api/v1/device/checkin", body, {"Content-Type": "application/json"})
+        if r.status not in ok:
+            bad.append(f"{name} ({len(body)} bytes): expected {ok}, got {r.status} {r.text.strip()[:100]!r}")
+    c.close()
+    assert_alive(fl, srv)
+    assert not bad, "valid check-ins refused as a server fault:\n" + "\n".join(bad)
+
+
 def test_routing_and_methods(fleet):
     fl, srv = fleet, fleet.start()
     ctx = tls_context(fl.root)
@@ -971,6 +1012,34 @@ def test_2000_idle_connections(fleet):
         for s in idle:
             s.close()
     assert_alive(fl, srv)
+
+
+def test_idle_connections_at_a_default_fd_limit(fleet):
+    """The same 2000 idle connections against a server started with RLIMIT_NOFILE 1024 (the
+    usual default soft limit, e.g. systemd's): it must keep serving others, not spin on
+    accept() errors."""
+    fl = fleet
+    fl.set_conf("server", "request_timeout", 30)
+    srv = fl.start(workers=2, nofile=1024)
+    raise_nofile(8192)
+    ctx = tls_context(fl.root)
+    idle = []
+    try:
+        for _ in range(2000):
+            idle.append(socket.create_connection(("127.0.0.1", srv.port), timeout=10))
+        time.sleep(0.5)
+        results = []
+        for _ in range(5):
+            t0 = time.monotonic()
+            r = request(srv.port, ctx, "GET", EST + "/cacerts", timeout=3)
+            results.append((r.status, round(time.monotonic() - t0, 2), r.tls_error[:60]))
+    finally:
+        for s in idle:
+            s.close()
+    log_lines = len(srv.log().splitlines())
+    assert_alive(fl, srv)
+    assert all(st == 200 for st, _, _ in results), f"clients not served while 2000 connections idle: {results}"
+    assert log_lines < 100, f"the server wrote {log_lines} log lines for 2000 idle connections"
 
 
 def test_max_connections_is_enforced(fleet):
