@@ -29,6 +29,43 @@
 
 /* Verify a bundle and install it into the inactive slot (see above). */
 ward_err agent_install(const struct agent_config *cfg, const char *bundle, struct ward_msg *m) WARD_MUST_USE;
+
+/*
+ * The pipeline's steps for any source of a verified TUF target (the bundle
+ * above, the director in agent/update.c):
+ *	struct agent_install in;
+ *	e = agent_install_begin(cfg, &in, m);      lock, state, which slot, no trial pending
+ *	... refresh trust, find target t ...
+ *	e = agent_install_check(cfg, &in, t, &version, m);   hardware id, floor, sha256, capacity
+ *	e = agent_install_write(cfg, &in, c, t, version, m); steps 1-6 above
+ *	agent_install_end(&in);                    always, after a successful begin
+ */
+struct agent_install {
+	struct agent_state st; /* the device's state, saved at each step */
+	int booted;            /* the running slot */
+	int slot;              /* the slot written: the other one */
+	int lockfd;            /* STATE_DIR/lock, -1 once released */
+};
+ward_err agent_install_begin(const struct agent_config *cfg, struct agent_install *in,
+			     struct ward_msg *m) WARD_MUST_USE;
+void agent_install_end(struct agent_install *in);
+struct ward_tuf_target;
+struct ward_tuf_client;
+struct ward_fetcher;
+ward_err agent_install_check(const struct agent_config *cfg, const struct agent_install *in,
+			     const struct ward_tuf_target *t, const char **version,
+			     struct ward_msg *m) WARD_MUST_USE;
+/* Steps 1-6; c fetches t (at most its signed length, every hash checked). */
+ward_err agent_install_write(const struct agent_config *cfg, struct agent_install *in,
+			     struct ward_tuf_client *c, const struct ward_tuf_target *t, const char *version,
+			     struct ward_msg *m) WARD_MUST_USE;
+/* Open the trust directory STATE_DIR/subdir, started from initial_root the first time. */
+ward_err agent_open_trust(const struct agent_config *cfg, const char *subdir, const char *initial_root,
+			  const struct ward_fetcher *f, const char *murl, const char *turl,
+			  struct ward_tuf_client **out, struct ward_msg *m) WARD_MUST_USE;
+/* Install what the director names for this device, when the image repository agrees
+ * (agent/update.c). *installed (optional) says whether a slot was written. */
+ward_err agent_update(const struct agent_config *cfg, bool *installed, struct ward_msg *m) WARD_MUST_USE;
 /* Hand an installed or awaiting slot to the bootloader and reboot. */
 ward_err agent_approve(const struct agent_config *cfg, struct ward_msg *m) WARD_MUST_USE;
 /* The same, only when window_only is false or the maintenance window is open

@@ -125,6 +125,8 @@ static int on_kv(void *user, const char *section, const char *name, const char *
 		ok = set_str(c->device_cert, sizeof(c->device_cert), value);
 	else if (IS("server", "key"))
 		ok = set_str(c->device_key, sizeof(c->device_key), value);
+	else if (IS("server", "director_root"))
+		ok = set_str(c->director_root, sizeof(c->director_root), value);
 	else if (IS("update", "reboot_command"))
 		ok = ward_snprintf(c->reboot_command, sizeof(c->reboot_command), "%s", value) == WARD_OK;
 	else {

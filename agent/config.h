@@ -34,6 +34,8 @@
  *   ca = /etc/ward/ca.pem              ; the fleet's CA certificates (trust anchors for the server)
  *   cert = /etc/ward/device.pem        ; this device's certificate (renewed in place by wardd)
  *   key = /etc/ward/device.key         ; its private key (0600, never leaves the device)
+ *   director_root = /etc/ward/director-root.json ; the director's TUF root (DIR/ca/director-root.json),
+ *                                      ; copied into state_dir/director on first use (`wardd update`)
  */
 #ifndef WARD_AGENT_CONFIG_H
 #define WARD_AGENT_CONFIG_H
@@ -77,6 +79,7 @@ struct agent_config {
 	char server_ca[AGENT_PATH_MAX];   /* trust anchors for the server */
 	char device_cert[AGENT_PATH_MAX]; /* device certificate (PEM) */
 	char device_key[AGENT_PATH_MAX];  /* device key (PKCS#8 PEM) */
+	char director_root[AGENT_PATH_MAX]; /* the director's initial TUF root ("" = no director) */
 };
 
 /* Is local time t inside cfg's maintenance window? */

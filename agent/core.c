@@ -2,10 +2,12 @@
  * agent/core.c — wardd-core: every job of the device agent, one per run.
  *
  *   wardd-core -c DEVICE.conf install FILE | status [--json] | approve |
- *              mark-good | mark-bad | confirm | checkin | tick | run
+ *              mark-good | mark-bad | confirm | checkin | tick | update | run
  *
  * `tick` is the scheduler's minute job: with policy = approve and a
  * maintenance window, it activates a waiting update inside the window.
+ * `update` installs what the director names when the image repository
+ * agrees (agent/update.c); like `checkin` it exits 3 without a [server].
  *
  * The resident daemon (agent/wardd.c) links nothing but libc and runs this
  * program for each job, so the cost of OpenSSL and friends is paid only
@@ -37,7 +39,8 @@ static void usage(FILE *out)
 	fprintf(out, "usage: wardd -c DEVICE.conf                 run: settle the boot, then wait\n"
 		     "       wardd -c DEVICE.conf install FILE    verify and install an offline bundle\n"
 		     "       wardd -c DEVICE.conf status [--json]\n"
-		     "       wardd -c DEVICE.conf mark-good | mark-bad | approve | confirm | checkin\n");
+		     "       wardd -c DEVICE.conf mark-good | mark-bad | approve | confirm | checkin\n"
+		     "       wardd -c DEVICE.conf update          install what the director names\n");
 }
 
 static int daemon_run(const struct agent_config *cfg)
@@ -125,6 +128,10 @@ int main(int argc, char **argv)
 		e = agent_checkin(&cfg, &next, &m);
 		if (!e)
 			printf("checked in; next check-in in %u s\nnext-checkin %u\n", next, next);
+	} else if (!strcmp(cmd, "update") && optind + 1 == argc) {
+		if (!cfg.server_url[0])
+			return 3;
+		e = agent_update(&cfg, NULL, &m);
 	} else if (!strcmp(cmd, "run") && optind + 1 == argc)
 		return daemon_run(&cfg);
 	else {

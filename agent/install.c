@@ -53,19 +53,18 @@ ward_err agent_lock(const struct agent_config *cfg, int *fd, struct ward_msg *m)
 	return WARD_OK;
 }
 
-/* Open the device's trust directory, starting it from the configured root the first time. */
-static ward_err open_trust(const struct agent_config *cfg, const struct ward_fetcher *f,
-			   const char *murl, const char *turl, struct ward_tuf_client **out,
-			   struct ward_msg *m)
+ward_err agent_open_trust(const struct agent_config *cfg, const char *subdir, const char *initial_root,
+			  const struct ward_fetcher *f, const char *murl, const char *turl,
+			  struct ward_tuf_client **out, struct ward_msg *m)
 {
 	char dir[PATH_MAX], root[PATH_MAX];
 	struct ward_tuf_config tc = {0};
 
-	if (ward_snprintf(dir, sizeof(dir), "%s/tuf", cfg->state_dir) ||
+	if (ward_snprintf(dir, sizeof(dir), "%s/%s", cfg->state_dir, subdir) ||
 	    ward_snprintf(root, sizeof(root), "%s/root.json", dir))
 		return ward_msg_set(m, WARD_E_TOOBIG, "state directory path too long");
 	if (access(root, F_OK) != 0) {
-		ward_err e = ward_tuf_init(dir, cfg->trusted_root, m);
+		ward_err e = ward_tuf_init(dir, initial_root, m);
 
 		if (e)
 			return e;
@@ -74,6 +73,14 @@ static ward_err open_trust(const struct agent_config *cfg, const struct ward_fet
 	tc.metadata_url = murl;
 	tc.target_base_url = turl;
 	return ward_tuf_open(&tc, f, out, m);
+}
+
+/* Open the device's trust directory, starting it from the configured root the first time. */
+static ward_err open_trust(const struct agent_config *cfg, const struct ward_fetcher *f,
+			   const char *murl, const char *turl, struct ward_tuf_client **out,
+			   struct ward_msg *m)
+{
+	return agent_open_trust(cfg, "tuf", cfg->trusted_root, f, murl, turl, out, m);
 }
 
 /* Capacity of a slot: a block device's size, or the configured size of a file slot. */
@@ -240,74 +247,80 @@ ward_err agent_activate(const struct agent_config *cfg, struct agent_state *st, 
 	return e;
 }
 
-ward_err agent_install(const struct agent_config *cfg, const char *bundle, struct ward_msg *m)
+ward_err agent_install_begin(const struct agent_config *cfg, struct agent_install *in, struct ward_msg *m)
 {
-	struct ward_bundle *b = NULL;
-	struct ward_tuf_client *c = NULL;
-	const struct ward_tuf_target *t;
-	struct ward_fetcher f;
-	struct agent_state st;
-	struct slot_writer w = {-1, 0, NULL, 0};
-	const char *version = NULL;
-	uint64_t cap = 0;
-	int booted, slot, lockfd = -1;
 	ward_err e;
 
-	e = agent_lock(cfg, &lockfd, m);
+	memset(in, 0, sizeof(*in));
+	in->lockfd = -1;
+	e = agent_lock(cfg, &in->lockfd, m);
 	if (e)
 		return e;
-	e = agent_state_load(cfg, &st, m);
+	e = agent_state_load(cfg, &in->st, m);
 	if (!e)
-		e = agent_boot_booted(cfg, &booted, m);
+		e = agent_boot_booted(cfg, &in->booted, m);
 	if (e)
 		goto out;
-	slot = 1 - booted;
-	if (st.slot[booted].state == AGENT_SLOT_TRIAL) {
+	in->slot = 1 - in->booted;
+	if (in->st.slot[in->booted].state == AGENT_SLOT_TRIAL) {
 		e = ward_msg_set(m, WARD_E_DENIED,
 				 "the running slot %s is still on trial; let wardd confirm it (or mark it) first",
-				 agent_slot_name(booted));
+				 agent_slot_name(in->booted));
 		goto out;
 	}
-	if (st.slot[slot].state == AGENT_SLOT_TRIAL) {
+	if (in->st.slot[in->slot].state == AGENT_SLOT_TRIAL) {
 		e = ward_msg_set(m, WARD_E_DENIED, "slot %s is on trial; reboot into it or mark it bad first",
-				 agent_slot_name(slot));
+				 agent_slot_name(in->slot));
 		goto out;
 	}
-	e = ward_bundle_open(bundle, &b, m);
+out:
 	if (e)
-		goto out;
-	ward_bundle_fetcher(b, &f);
-	e = open_trust(cfg, &f, WARD_BUNDLE_METADATA_URL, WARD_BUNDLE_TARGETS_URL, &c, m);
+		agent_install_end(in);
+	return e;
+}
+
+void agent_install_end(struct agent_install *in)
+{
+	if (in->lockfd >= 0)
+		close(in->lockfd);
+	in->lockfd = -1;
+}
+
+ward_err agent_install_check(const struct agent_config *cfg, const struct agent_install *in,
+			     const struct ward_tuf_target *t, const char **version, struct ward_msg *m)
+{
+	uint64_t cap = 0;
+	ward_err e;
+
+	e = check_target(cfg, &in->st, t, version, m);
 	if (!e)
-		e = ward_tuf_refresh(c, m);
-	if (!e)
-		e = ward_tuf_find_target(c, ward_bundle_target(b), &t, m);
-	if (!e)
-		e = check_target(cfg, &st, t, &version, m);
-	if (!e)
-		e = slot_capacity(cfg, slot, &cap, m);
+		e = slot_capacity(cfg, in->slot, &cap, m);
 	if (e)
-		goto out;
-	if (t->info.length > cap) {
-		e = ward_msg_set(m, WARD_E_TOOBIG, "image of %llu bytes does not fit slot %s (%llu bytes)",
-				 (unsigned long long)t->info.length, agent_slot_name(slot),
-				 (unsigned long long)cap);
-		goto out;
-	}
-	/* A local bundle can be read twice: verify the image's length and hashes
-	 * before a byte reaches the slot (streaming, nothing kept in memory). The
-	 * write below hashes again, so a bundle changed in between is caught too. */
-	e = ward_tuf_fetch_target(c, t, discard, NULL, m);
-	if (e)
-		goto out;
+		return e;
+	if (t->info.length > cap)
+		return ward_msg_set(m, WARD_E_TOOBIG, "image of %llu bytes does not fit slot %s (%llu bytes)",
+				    (unsigned long long)t->info.length, agent_slot_name(in->slot),
+				    (unsigned long long)cap);
+	return WARD_OK;
+}
+
+ward_err agent_install_write(const struct agent_config *cfg, struct agent_install *in,
+			     struct ward_tuf_client *c, const struct ward_tuf_target *t, const char *version,
+			     struct ward_msg *m)
+{
+	struct agent_state *st = &in->st;
+	struct slot_writer w = {-1, 0, NULL, 0};
+	int slot = in->slot;
+	ward_err e;
+
 	/* 1. the slot is being written: not bootable */
-	memset(&st.slot[slot], 0, sizeof(st.slot[slot]));
-	st.slot[slot].state = AGENT_SLOT_WRITING;
-	snprintf(st.slot[slot].version, sizeof(st.slot[slot].version), "%s", version);
-	snprintf(st.slot[slot].target, sizeof(st.slot[slot].target), "%s", t->path);
-	ward_hex_encode(t->info.sha256, WARD_SHA256_LEN, st.slot[slot].sha256);
-	st.slot[slot].length = t->info.length;
-	e = agent_state_save(cfg, &st, m);
+	memset(&st->slot[slot], 0, sizeof(st->slot[slot]));
+	st->slot[slot].state = AGENT_SLOT_WRITING;
+	snprintf(st->slot[slot].version, sizeof(st->slot[slot].version), "%s", version);
+	snprintf(st->slot[slot].target, sizeof(st->slot[slot].target), "%s", t->path);
+	ward_hex_encode(t->info.sha256, WARD_SHA256_LEN, st->slot[slot].sha256);
+	st->slot[slot].length = t->info.length;
+	e = agent_state_save(cfg, st, m);
 	if (e)
 		goto out;
 	/* 2. stream into the slot while hashing; TUF checks length and hashes at the end */
@@ -343,8 +356,8 @@ ward_err agent_install(const struct agent_config *cfg, const char *bundle, struc
 	if (e)
 		goto fail;
 	/* 4. installed, or waiting for approval */
-	st.slot[slot].state = cfg->policy == AGENT_POLICY_APPROVE ? AGENT_SLOT_AWAITING : AGENT_SLOT_INSTALLED;
-	e = agent_state_save(cfg, &st, m);
+	st->slot[slot].state = cfg->policy == AGENT_POLICY_APPROVE ? AGENT_SLOT_AWAITING : AGENT_SLOT_INSTALLED;
+	e = agent_state_save(cfg, st, m);
 	if (e)
 		goto out;
 	printf("installed %s %s into slot %s (%llu bytes, verified)\n", t->path, version,
@@ -354,27 +367,62 @@ ward_err agent_install(const struct agent_config *cfg, const char *bundle, struc
 		goto out;
 	}
 	/* 5, 6. hand it to the bootloader and reboot */
-	e = agent_activate(cfg, &st, slot, m);
+	e = agent_activate(cfg, st, slot, m);
 	goto out;
 fail:
 	{
 		struct ward_msg keep = *m;
 		struct ward_msg ignored;
 
-		st.slot[slot].state = AGENT_SLOT_BAD;
-		snprintf(st.slot[slot].reason, sizeof(st.slot[slot].reason), "install failed: %.200s",
+		st->slot[slot].state = AGENT_SLOT_BAD;
+		snprintf(st->slot[slot].reason, sizeof(st->slot[slot].reason), "install failed: %.200s",
 			 keep.text);
-		if (agent_state_save(cfg, &st, &ignored))
+		if (agent_state_save(cfg, st, &ignored))
 			fprintf(stderr, "wardd: could not record the failure: %s\n", ignored.text);
 		*m = keep;
 	}
 out:
 	if (w.fd >= 0)
 		close(w.fd);
+	return e;
+}
+
+ward_err agent_install(const struct agent_config *cfg, const char *bundle, struct ward_msg *m)
+{
+	struct ward_bundle *b = NULL;
+	struct ward_tuf_client *c = NULL;
+	const struct ward_tuf_target *t;
+	struct ward_fetcher f;
+	struct agent_install in;
+	const char *version = NULL;
+	ward_err e;
+
+	e = agent_install_begin(cfg, &in, m);
+	if (e)
+		return e;
+	e = ward_bundle_open(bundle, &b, m);
+	if (e)
+		goto out;
+	ward_bundle_fetcher(b, &f);
+	e = open_trust(cfg, &f, WARD_BUNDLE_METADATA_URL, WARD_BUNDLE_TARGETS_URL, &c, m);
+	if (!e)
+		e = ward_tuf_refresh(c, m);
+	if (!e)
+		e = ward_tuf_find_target(c, ward_bundle_target(b), &t, m);
+	if (!e)
+		e = agent_install_check(cfg, &in, t, &version, m);
+	if (e)
+		goto out;
+	/* A local bundle can be read twice: verify the image's length and hashes
+	 * before a byte reaches the slot (streaming, nothing kept in memory). The
+	 * write below hashes again, so a bundle changed in between is caught too. */
+	e = ward_tuf_fetch_target(c, t, discard, NULL, m);
+	if (!e)
+		e = agent_install_write(cfg, &in, c, t, version, m);
+out:
 	ward_tuf_free(c);
 	ward_bundle_free(b);
-	if (lockfd >= 0)
-		close(lockfd);
+	agent_install_end(&in);
 	return e;
 }
 

@@ -15,7 +15,9 @@
  * DIR/S.pem for the first K successes, after the clock stops.
  * checkin: C connections, each a mutual-TLS session with its own device
  * identity (DIR/NAME.pem + DIR/NAME.key, as --save writes them), keep-alive,
- * one check-in after another (no pipelining). handshake: connect, full
+ * one check-in after another (no pipelining); the facts' uptime grows with
+ * every request, so no two check-ins of a device are the same row write.
+ * handshake: connect, full
  * mutual-TLS handshake (no resumption), close_notify, wait for the peer's
  * close; an alert counts as an error. Connections are spread round-robin over
  * the targets.

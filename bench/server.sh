@@ -221,11 +221,11 @@ deployment() {
 
 # start ward-server on DIR/ward.conf; sets server_pid, PORT
 start_server() {
-	local conf=$1 log=$2 i
+	local conf=$1 log=$2 _
 	: >"$log" # exists before the server writes to it: sed below may run first
 	"$SERVER" -c "$conf" --listen 127.0.0.1:0 --workers "$WORKERS" >"$log" 2>&1 &
 	server_pid=$!
-	for i in $(seq 100); do
+	for _ in $(seq 100); do
 		PORT=$(sed -n 's|^ward-server: listening on https://127.0.0.1:\([0-9]*\) .*|\1|p' "$log")
 		if [ -n "$PORT" ] && [ "$(pgrep -P "$server_pid" | wc -l)" -ge "$WORKERS" ]; then
 			sleep 0.3 # the workers open their database and TLS context
@@ -287,9 +287,9 @@ idle_rss=$(rss_kib "${wp[@]}")
 # s_server with ward-server's certificate, key, client CA and TLS settings
 openssl x509 -in "$dep/ca/server.pem" -out "$work/server-only.pem"
 start_peers() {
-	local i port
+	local _ port
 	PEERS=""
-	for i in $(seq "$HS_PEERS"); do
+	for _ in $(seq "$HS_PEERS"); do
 		port=$(free_port)
 		openssl s_server -quiet -www -accept "127.0.0.1:$port" -cert "$work/server-only.pem" \
 			-cert_chain "$dep/ca/issuing.pem" -key "$dep/ca/server.key" \
@@ -310,14 +310,14 @@ for r in $(seq "$RUNS"); do
 	measure handshake -t "$PEERS" --identities "$work/ids" --connections "$HS_CONNS" --duration "$DURATION" --warmup "$WARMUP"
 	stop_peers
 	show "(2) s_server x$HS_PEERS mTLS handshakes"
-	if better "$(kv "$LG" rate)" "$(kv "$best_hs" rate)"; then best_hs=$LG; best_hs_cpu=$CPU_LINE; best_hs_us=$US; fi
+	if better "$(kv "$LG" rate)" "$(kv "$best_hs" rate)"; then best_hs=$LG; best_hs_us=$US; fi
 	measure handshake -t "127.0.0.1:$PORT" --identities "$work/ids" --connections "$HS_CONNS" --duration "$DURATION" --warmup "$WARMUP"
 	show "(2') ward-server mTLS handshakes"
-	if better "$(kv "$LG" rate)" "$(kv "$best_whs" rate)"; then best_whs=$LG; best_whs_cpu=$CPU_LINE; best_whs_us=$US; fi
+	if better "$(kv "$LG" rate)" "$(kv "$best_whs" rate)"; then best_whs=$LG; best_whs_us=$US; fi
 	# (3) enrolments
 	enroll "$dep" "$r"
 	show "(3) ward-server enrolments"
-	if better "$(kv "$LG" rate)" "$(kv "$best_en" rate)"; then best_en=$LG; best_en_cpu=$CPU_LINE; best_en_us=$US; fi
+	if better "$(kv "$LG" rate)" "$(kv "$best_en" rate)"; then best_en=$LG; best_en_us=$US; fi
 	# (4) check-ins
 	checkin "$work/ids"
 	show "(4) ward-server check-ins"

@@ -20,6 +20,7 @@ int cli_batch(int argc, char **argv);     /* cli/batch.c: production authorizati
 int cli_provision(int argc, char **argv); /* cli/provision.c: a device's identity over EST */
 int cli_device(int argc, char **argv);    /* cli/device.c: revoke, decommission, list */
 int cli_audit(int argc, char **argv);     /* cli/audit.c: verify the audit chain */
+int cli_device_assign(int argc, char **argv); /* cli/assign.c: `ward device assign` (director) */
 
 /*
  * Shared by the deployment commands (batch, device, audit), defined in

@@ -37,11 +37,13 @@ static const char device_help[] =
     "       ward device decommission SERIAL -c DIR/ward.conf\n"
     "       ward device list -c DIR/ward.conf [--json] [--limit N]\n"
     "       ward device crl -c DIR/ward.conf\n"
+    "       ward device assign SERIAL --image TARGETPATH -c DIR/ward.conf [--json]\n"
     "\n"
     "  revoke        refuse the device from now on and put its certificates on the CRL\n"
     "  decommission  retire the device: refused from now on, certificates on the CRL\n"
     "  list          serial, model, status, certificate expiry and last check-in\n"
     "  crl           re-sign and publish the CRL (run it daily: a CRL is valid 30 days)\n"
+    "  assign        the director names this image (signed in DIR/repo/) for the device\n"
     "\n"
     "  -c, --config FILE       the deployment's ward.conf\n"
     "  --json                  list: a JSON array of objects\n"
@@ -259,6 +261,8 @@ int cli_device(int argc, char **argv)
 		fputs(device_help, stdout);
 		return EX_SUCCESS;
 	}
+	if (!strcmp(cmd, "assign")) /* cli/assign.c: the director's assignments */
+		return cli_device_assign(argc - 1, argv + 1);
 	is_list = !strcmp(cmd, "list");
 	is_crl = !strcmp(cmd, "crl");
 	if (!is_list && !is_crl && strcmp(cmd, "revoke") != 0 && strcmp(cmd, "decommission") != 0) {

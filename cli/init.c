@@ -11,6 +11,8 @@
  *                         unencrypted PKCS#8 PEM, because ward-server signs with it online
  *   DIR/ca/server.pem     ward-server's TLS certificate, then issuing.pem; server.key
  *   DIR/ca/crl.der        an empty CRL signed by the issuing CA
+ *   DIR/keys/director.key the director's online ed25519 key (PKCS#8 PEM, 0600)
+ *   DIR/ca/director-root.json  the director's TUF root, which devices pin
  *   DIR/ward.db           the registry (migrations applied), audit record "init"
  *
  * Invariants: init only creates. It refuses a non-empty DIR; every file is
@@ -38,6 +40,7 @@
 
 #include "cli.h"
 #include "conf.h"
+#include "director.h"
 #include "store.h"
 #include "ward/buf.h"
 #include "ward/crypto.h"
@@ -54,7 +57,7 @@ enum { EX_SUCCESS = 0, EX_FAIL = 1, EX_USAGE = 2 };
 #define PASS_MAX 1024                /* bytes of the root key's passphrase */
 #define PEM_MAX (64u * 1024)         /* a PEM file ward reads or writes here */
 #define CRL_MAX (16u * 1024 * 1024)  /* a CRL: about 40 bytes per revoked certificate */
-#define MAX_CREATED 16               /* paths one init creates */
+#define MAX_CREATED 24               /* paths one init creates */
 
 /* ---- shared by the deployment commands -------------------------------- */
 
@@ -427,6 +430,24 @@ static WARD_MUST_USE ward_err write_pem_key(struct init *in, const char *rel,
 	return e;
 }
 
+/* The director (server/director.h): its online ed25519 key and the root devices pin. */
+static WARD_MUST_USE ward_err write_director(struct init *in, time_t now, struct ward_msg *m)
+{
+	struct ward_key *k = NULL;
+	struct ward_buf root;
+	ward_err e;
+
+	ward_buf_init(&root, 0);
+	if ((e = ward_crypto_key_generate(WARD_KEY_ED25519, &k, m)) != WARD_OK ||
+	    (e = srv_director_root_create(k, now, &root, m)) != WARD_OK ||
+	    (e = write_pem_key(in, SRV_DIRECTOR_KEY, k, m)) != WARD_OK ||
+	    (e = create_file(in, SRV_DIRECTOR_ROOT, root.p, root.len, 0644, m)) != WARD_OK)
+		ward_msg_prefix(m, e, "director: ");
+	ward_buf_free(&root);
+	ward_crypto_key_free(k);
+	return e;
+}
+
 static WARD_MUST_USE ward_err write_conf(struct init *in, time_t now, struct ward_msg *m)
 {
 	struct ward_buf b;
@@ -578,7 +599,8 @@ static WARD_MUST_USE ward_err init_run(struct init *in, struct ward_msg *m)
 	    (e = write_pem_key(in, "ca/issuing.key", in->issuing_key, m)) != WARD_OK ||
 	    (e = write_certs(in, "ca/server.pem", in->server, in->issuing, m)) != WARD_OK ||
 	    (e = write_pem_key(in, "ca/server.key", in->server_key, m)) != WARD_OK ||
-	    (e = write_conf(in, now, m)) != WARD_OK)
+	    (e = write_conf(in, now, m)) != WARD_OK ||
+	    (e = write_director(in, now, m)) != WARD_OK)
 		return e;
 
 	/* Read back the configuration just written: what ward-server will load. */
@@ -623,6 +645,8 @@ static WARD_MUST_USE ward_err init_run(struct init *in, struct ward_msg *m)
 		printf("  ca/server.pem      TLS certificate for %s and 127.0.0.1, then issuing.pem\n",
 		       in->server_name);
 		printf("  ca/crl.der         empty CRL\n");
+		printf("  keys/director.key  the director's online key (ed25519, 0600)\n");
+		printf("  ca/director-root.json  the director's TUF root: devices pin it ([server] director_root)\n");
 		printf("  ward.db            the registry; audit log started\n");
 		printf("serve it: ward-server -c %s/ward.conf\n", in->dir);
 	}

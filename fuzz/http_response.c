@@ -30,7 +30,7 @@ struct outcome {
 };
 
 static void run(const uint8_t *in, size_t len, size_t cut, bool head, bool eof, struct outcome *o,
-		struct ward_http_response *r)
+                struct ward_http_response *r)
 {
 	size_t off = 0;
 
@@ -65,10 +65,9 @@ static void run(const uint8_t *in, size_t len, size_t cut, bool head, bool eof, 
 
 			o->ended = true;
 			/* Nothing more is consumed after the end. */
-			if (off < len &&
-			    (ward_http_response_feed(r, in + off, len - off, &u2, &ev, &b, &bl,
-						     NULL) != WARD_OK ||
-			     u2 != 0 || ev != WARD_HTTP_END))
+			if (off < len && (ward_http_response_feed(r, in + off, len - off, &u2, &ev,
+			                                          &b, &bl, NULL) != WARD_OK ||
+			                  u2 != 0 || ev != WARD_HTTP_END))
 				abort();
 			if (r->framing == WARD_HTTP_LENGTH && r->body_len != r->content_length)
 				abort();

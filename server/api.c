@@ -47,6 +47,37 @@ static const char *check_facts(const json_t *f)
 	return NULL;
 }
 
+/*
+ * Compact, sorted JSON of the facts with DEL written as \u007f (jansson
+ * writes it raw, and the registry keeps no control characters). Caller frees.
+ */
+static char *normalise(const json_t *facts)
+{
+	char *t = json_dumps(facts, JSON_COMPACT | JSON_SORT_KEYS), *out;
+	size_t n = 0, dels = 0, o = 0;
+
+	if (!t)
+		return NULL;
+	for (; t[n]; n++)
+		dels += t[n] == 0x7f;
+	if (!dels)
+		return t;
+	out = malloc(n + 5 * dels + 1);
+	if (out) {
+		for (size_t i = 0; i < n; i++) {
+			if (t[i] == 0x7f) {
+				memcpy(out + o, "\\u007f", 6);
+				o += 6;
+			} else {
+				out[o++] = t[i];
+			}
+		}
+		out[o] = '\0';
+	}
+	free(t);
+	return out;
+}
+
 void srv_api_checkin(struct evhttp_request *req, struct srv *s)
 {
 	struct srv_peer p;
@@ -76,10 +107,32 @@ void srv_api_checkin(struct evhttp_request *req, struct srv *s)
 		srv_error(req, 400, "Bad Request", "%s", bad);
 		goto out;
 	}
-	ftext = json_dumps(facts, JSON_COMPACT | JSON_SORT_KEYS);
-	if (!ftext || srv_checkin(s->store, dev.serial, ftext, time(NULL), &m)) {
-		srv_error(req, 503, "Service Unavailable", "registry unavailable; retry");
+	ftext = normalise(facts);
+	if (!ftext) {
+		srv_error(req, 500, "Internal Server Error", "cannot encode the facts");
 		goto out;
+	}
+	/* what is stored must fit the registry (4 KiB in, under 8 KiB once normalised) */
+	if (strlen(ftext) >= sizeof(dev.facts)) {
+		srv_error(req, 413, "Payload Too Large", "check-in facts exceed %zu bytes once normalised",
+			  sizeof(dev.facts) - 1);
+		goto out;
+	}
+	{
+		ward_err ce = srv_checkin(s->store, dev.serial, ftext, time(NULL), &m);
+
+		if (ce == WARD_E_DENIED || ce == WARD_E_NOTFOUND) {
+			srv_error(req, 403, "Forbidden", "%s", m.text);
+			goto out;
+		}
+		if (ce == WARD_E_TOOBIG || ce == WARD_E_PARSE || ce == WARD_E_INVAL) {
+			srv_error(req, 400, "Bad Request", "check-in facts refused: %s", m.text);
+			goto out;
+		}
+		if (ce) {
+			srv_error(req, 503, "Service Unavailable", "registry unavailable; retry");
+			goto out;
+		}
 	}
 	interval = s->conf.checkin_interval;
 	jitter = interval / 10;

@@ -9,7 +9,8 @@
  * transaction that records the device and its certificate, so a certificate
  * is returned only once it is recorded, and a unit is never counted twice.
  * Re-enrollment authenticates the device by its current certificate (mutual
- * TLS) and must keep its subject. Every refusal is audited.
+ * TLS) and must keep its subject. Every refusal these handlers decide is
+ * audited (bodies over max_body are refused by the transport, see http.c).
  */
 #include <event2/http.h>
 #include <jansson.h>
@@ -81,8 +82,14 @@ static void refuse(struct evhttp_request *req, struct srv *s, int code, const ch
 		   const char *event, const char *subject, const char *reason)
 {
 	char *d = detail(reason, NULL, NULL);
+	char safe[128];
+	size_t i;
 
-	srv_audit_note(s, event, subject, d);
+	/* the subject may come from the client (a Basic user name): keep it printable */
+	for (i = 0; subject[i] && i < sizeof(safe) - 1; i++)
+		safe[i] = subject[i] > 0x20 && subject[i] < 0x7f ? subject[i] : '?';
+	safe[i] = '\0';
+	srv_audit_note(s, event, i ? safe : "?", d);
 	free(d);
 	if (code == 401)
 		evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
@@ -154,11 +161,13 @@ static bool read_csr(struct evhttp_request *req, struct srv *s, const char *subj
 	ward_err e;
 
 	if (!ct || strncmp(ct, "application/pkcs10", 18)) {
-		srv_error(req, 415, "Unsupported Media Type", "send the CSR as application/pkcs10 (base64 DER)");
+		refuse(req, s, 415, "Unsupported Media Type", event, subject,
+		       "send the CSR as application/pkcs10 (base64 DER)");
 		return false;
 	}
 	if (srv_body(req, s->conf.max_body, &body)) {
-		refuse(req, s, 413, "Payload Too Large", event, subject, "request body too large");
+		refuse(req, s, 413, "Payload Too Large", event, subject,
+		       "Payload Too Large: the request body exceeds max_body");
 		return false;
 	}
 	e = ward_crypto_base64_decode_ws(body.p, body.len, WARD_X509_MAX_DER, &der);
@@ -388,6 +397,11 @@ void srv_est_simplereenroll(struct evhttp_request *req, struct srv *s)
 	}
 	e = srv_renew(s->store, dev.serial, cinfo.serial_hex, (const char *)pem.p, cinfo.not_after, &m);
 	ward_buf_free(&pem);
+	if (e == WARD_E_DENIED || e == WARD_E_NOTFOUND) {
+		/* e.g. revoked between authentication and renewal */
+		refuse(req, s, 403, "Forbidden", "renew-refused", dev.serial, m.text[0] ? m.text : "refused");
+		goto out;
+	}
 	if (e) {
 		srv_error(req, 503, "Service Unavailable", "the registry could not record the renewal; retry");
 		goto out;

@@ -4,11 +4,26 @@
  * helpers handlers use to read bodies and reply.
  *
  * Limits that protect everyone else from one client: request headers at
- * most 8 KiB, bodies at most conf.max_body, a request must arrive within
- * conf.request_timeout seconds (a client sending a byte a second is cut
- * off), only GET and POST. Unknown paths get 404, wrong methods 405.
+ * most 8 KiB, bodies at most conf.max_body (handlers refuse larger ones with
+ * 413 and audit it; past twice max_body the transport refuses them before any
+ * handler runs, unaudited, so a flood of huge bodies cannot fill the audit
+ * log or the memory), and every connection
+ * must complete a request within conf.request_timeout seconds of being
+ * accepted or of its previous request — evhttp's own timeout only measures
+ * inactivity, so a client sending a byte a second would never trip it. The
+ * connection registry below enforces that deadline with a one-second sweep,
+ * and conf.max_connections per worker by pausing the listener (the other
+ * workers keep accepting); running out of file descriptors pauses accepting
+ * for a second instead of spinning. Unknown paths get 404, a known path with
+ * the wrong method 405 with an Allow header.
+ *
+ * The registry holds a reference on each connection's bufferevent, so an
+ * entry stays valid after evhttp frees the connection (its callbacks are
+ * then cleared, which is how the sweep notices and lets go).
  */
+#include <errno.h>
 #include <event2/buffer.h>
+#include <event2/listener.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
@@ -18,6 +33,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 
 #include "srv.h"
 
@@ -106,6 +123,136 @@ void srv_peer_free(struct srv_peer *p)
 	p->present = false;
 }
 
+struct conn {
+	struct bufferevent *bev; /* referenced; NULL = free slot, (void *)1 = deleted */
+	time_t since;            /* accepted, or the last request began */
+};
+
+/* One worker's connections (open addressing on the bufferevent pointer). */
+struct registry {
+	struct conn *slot;
+	size_t cap;                    /* power of two >= 2 * max_connections */
+	size_t used;                   /* live entries */
+	size_t max;                    /* conf.max_connections */
+	unsigned timeout;              /* conf.request_timeout */
+	struct evconnlistener *lev;    /* to pause accepting */
+	bool paused;                   /* for max_connections */
+	struct event *resume;          /* after an accept error (EMFILE) */
+	struct event *sweep;           /* every second */
+};
+
+#define TOMB ((struct bufferevent *)1)
+
+static size_t hash_ptr(const void *p, size_t cap)
+{
+	uintptr_t x = (uintptr_t)p;
+
+	x ^= x >> 17;
+	x *= (uintptr_t)0x9e3779b97f4a7c15ull;
+	x ^= x >> 29;
+	return (size_t)x & (cap - 1);
+}
+
+static struct conn *reg_find(struct registry *r, const struct bufferevent *bev)
+{
+	for (size_t i = hash_ptr(bev, r->cap), n = 0; n < r->cap; i = (i + 1) & (r->cap - 1), n++) {
+		if (r->slot[i].bev == NULL)
+			return NULL;
+		if (r->slot[i].bev == bev)
+			return &r->slot[i];
+	}
+	return NULL;
+}
+
+static bool reg_add(struct registry *r, struct bufferevent *bev)
+{
+	if (r->used + 1 >= r->cap)
+		return false;
+	for (size_t i = hash_ptr(bev, r->cap);; i = (i + 1) & (r->cap - 1))
+		if (r->slot[i].bev == NULL || r->slot[i].bev == TOMB) {
+			r->slot[i].bev = bev;
+			r->slot[i].since = time(NULL);
+			r->used++;
+			bufferevent_incref(bev);
+			return true;
+		}
+}
+
+static void reg_drop(struct registry *r, struct conn *c)
+{
+	bufferevent_decref(c->bev);
+	c->bev = TOMB;
+	r->used--;
+}
+
+static void sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct registry *r = arg;
+	time_t now = time(NULL);
+
+	(void)fd;
+	(void)what;
+	for (size_t i = 0; i < r->cap; i++) {
+		struct conn *c = &r->slot[i];
+		bufferevent_data_cb rd = NULL;
+
+		if (c->bev == NULL || c->bev == TOMB)
+			continue;
+		bufferevent_getcb(c->bev, &rd, NULL, NULL, NULL);
+		if (!rd) { /* evhttp let go of it */
+			reg_drop(r, c);
+			continue;
+		}
+		if (now - c->since > (time_t)r->timeout) {
+			evutil_socket_t s = bufferevent_getfd(c->bev);
+
+			/* evhttp sees the end of the stream and frees the connection */
+			if (s >= 0)
+				shutdown(s, SHUT_RDWR);
+			c->since = now; /* give it a moment to notice */
+		}
+	}
+	if (r->paused && r->used < r->max - r->max / 10) {
+		r->paused = false;
+		evconnlistener_enable(r->lev);
+	}
+}
+
+static void resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct registry *r = arg;
+
+	(void)fd;
+	(void)what;
+	if (!r->paused)
+		evconnlistener_enable(r->lev);
+}
+
+/*
+ * The listener passes its error callback evhttp's argument, not ours; each
+ * worker is its own process with one registry, so it lives here.
+ */
+static struct registry *worker_registry;
+
+static void accept_error_cb(struct evconnlistener *lev, void *arg)
+{
+	struct registry *r = worker_registry;
+	struct timeval one = {1, 0};
+	int err = EVUTIL_SOCKET_ERROR();
+
+	(void)arg;
+
+	/* out of descriptors or memory: stop accepting for a second rather than spin */
+	fprintf(stderr, "ward-server: accept: %s; pausing for a second\n", evutil_socket_error_to_string(err));
+	evconnlistener_disable(lev);
+	evtimer_add(r->resume, &one);
+}
+
+struct worker {
+	struct srv *s;
+	struct registry reg;
+};
+
 struct route {
 	const char *path;     /* exact path */
 	int method;           /* EVHTTP_REQ_GET or EVHTTP_REQ_POST */
@@ -122,13 +269,30 @@ static const struct route routes[] = {
 	{"/api/v1/device/self", EVHTTP_REQ_GET, srv_api_self},
 };
 
+/* Routes by path prefix; the handler gets the path as requested. */
+struct prefix_route {
+	const char *prefix;   /* path prefix */
+	void (*fn)(struct evhttp_request *, struct srv *, const char *path);
+};
+
+static const struct prefix_route prefix_routes[] = {
+	{"/api/v1/device/director/", srv_director_get}, /* server/director_api.c */
+	{"/repo/", srv_repo_get},
+};
+
 static void dispatch(struct evhttp_request *req, void *arg)
 {
-	struct srv *s = arg;
+	struct worker *w = arg;
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
 	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+	struct conn *c = bev ? reg_find(&w->reg, bev) : NULL;
+	int method = (int)evhttp_request_get_command(req);
 	bool known = false;
 
+	if (c)
+		c->since = time(NULL); /* a complete request arrived: the next deadline starts now */
 	if (!path) {
 		srv_error(req, 400, "Bad Request", "malformed request URI");
 		return;
@@ -137,10 +301,24 @@ static void dispatch(struct evhttp_request *req, void *arg)
 		if (strcmp(path, routes[i].path))
 			continue;
 		known = true;
-		if ((int)evhttp_request_get_command(req) == routes[i].method) {
-			routes[i].fn(req, s);
+		if (method == routes[i].method ||
+		    (method == EVHTTP_REQ_HEAD && routes[i].method == EVHTTP_REQ_GET)) {
+			routes[i].fn(req, w->s);
 			return;
 		}
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
+				  routes[i].method == EVHTTP_REQ_GET ? "GET, HEAD" : "POST");
+	}
+	/* prefix routes (GET, HEAD): the director and the image repository's static files */
+	for (size_t i = 0; !known && i < sizeof(prefix_routes) / sizeof(prefix_routes[0]); i++) {
+		if (strncmp(path, prefix_routes[i].prefix, strlen(prefix_routes[i].prefix)))
+			continue;
+		known = true;
+		if (method == EVHTTP_REQ_GET || method == EVHTTP_REQ_HEAD) {
+			prefix_routes[i].fn(req, w->s, path);
+			return;
+		}
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
 	}
 	if (known)
 		srv_error(req, 405, "Method Not Allowed", "%s does not accept this method", path);
@@ -150,13 +328,21 @@ static void dispatch(struct evhttp_request *req, void *arg)
 
 static struct bufferevent *make_bev(struct event_base *base, void *arg)
 {
-	struct srv *s = arg;
-	struct ssl_st *ssl = ward_tls_server_ssl(s->tls);
+	struct worker *w = arg;
+	struct ssl_st *ssl = ward_tls_server_ssl(w->s->tls);
+	struct bufferevent *bev;
 
 	if (!ssl)
 		return NULL;
-	return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
-					      BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+					     BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	if (bev && !reg_add(&w->reg, bev))
+		fprintf(stderr, "ward-server: connection registry full\n");
+	if (w->reg.used >= w->reg.max && !w->reg.paused) {
+		w->reg.paused = true; /* max_connections: let the other workers take new ones */
+		evconnlistener_disable(w->reg.lev);
+	}
+	return bev;
 }
 
 /* Run one worker's event loop on the listening socket fd until it is stopped. */
@@ -166,27 +352,57 @@ int srv_worker_run(struct srv *s, int fd)
 {
 	struct event_base *base = event_base_new();
 	struct evhttp *http = base ? evhttp_new(base) : NULL;
+	struct evhttp_bound_socket *bound;
+	struct worker w;
+	struct timeval one = {1, 0};
 	int rc = 1;
 
-	if (!http) {
+	memset(&w, 0, sizeof(w));
+	w.s = s;
+	w.reg.max = s->conf.max_connections;
+	w.reg.timeout = s->conf.request_timeout;
+	for (w.reg.cap = 64; w.reg.cap < 2 * (size_t)w.reg.max + 64; w.reg.cap *= 2)
+		;
+	w.reg.slot = calloc(w.reg.cap, sizeof(*w.reg.slot));
+	if (!http || !w.reg.slot) {
 		fprintf(stderr, "ward-server: cannot create the event loop\n");
 		goto out;
 	}
-	evhttp_set_bevcb(http, make_bev, s);
-	evhttp_set_gencb(http, dispatch, s);
+	evhttp_set_bevcb(http, make_bev, &w);
+	evhttp_set_gencb(http, dispatch, &w);
 	evhttp_set_timeout(http, (int)s->conf.request_timeout);
 	evhttp_set_max_headers_size(http, 8192);
-	evhttp_set_max_body_size(http, (ev_ssize_t)s->conf.max_body);
-	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
-	if (!evhttp_accept_socket_with_handle(http, fd)) {
+	/* Handlers refuse (and audit) bodies over max_body themselves; the transport
+	 * stops at twice that, with its own 413 and no audit record. */
+	evhttp_set_max_body_size(http, (ev_ssize_t)(2 * s->conf.max_body));
+	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+						 EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
+						 EVHTTP_REQ_PATCH);
+	bound = evhttp_accept_socket_with_handle(http, fd);
+	if (!bound) {
 		fprintf(stderr, "ward-server: cannot accept on the listening socket\n");
 		goto out;
 	}
+	w.reg.lev = evhttp_bound_socket_get_listener(bound);
+	w.reg.resume = evtimer_new(base, resume_cb, &w.reg);
+	w.reg.sweep = event_new(base, -1, EV_PERSIST, sweep_cb, &w.reg);
+	if (!w.reg.lev || !w.reg.resume || !w.reg.sweep) {
+		fprintf(stderr, "ward-server: cannot set up connection limits\n");
+		goto out;
+	}
+	worker_registry = &w.reg;
+	evconnlistener_set_error_cb(w.reg.lev, accept_error_cb);
+	evtimer_add(w.reg.sweep, &one);
 	rc = event_base_dispatch(base) < 0;
 out:
+	if (w.reg.sweep)
+		event_free(w.reg.sweep);
+	if (w.reg.resume)
+		event_free(w.reg.resume);
 	if (http)
 		evhttp_free(http);
 	if (base)
 		event_base_free(base);
+	free(w.reg.slot);
 	return rc;
 }

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -185,6 +186,20 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	srv_store_close(probe);
+	{
+		/* room for max_connections per worker plus the database and files */
+		struct rlimit rl;
+		rlim_t want = (rlim_t)s.conf.max_connections + 256;
+
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want) {
+			rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
+			if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < want)
+				fprintf(stderr,
+					"ward-server: only %llu file descriptors per worker; max_connections %u "
+					"will be limited by that\n",
+					(unsigned long long)rl.rlim_cur, s.conf.max_connections);
+		}
+	}
 	fd = bind_socket(&s.conf);
 	if (fd < 0)
 		return 1;

@@ -82,3 +82,18 @@ CREATE TABLE audit (
   prev_hash TEXT NOT NULL,
   hash      TEXT NOT NULL
 );
+
+-- Migration 2: the director (server/director.c, server/store_director.c).
+
+-- What each device should install: the image repository's target path and its
+-- entry as the release key signed it ({"length", "hashes", "custom"}, canonical
+-- JSON), copied by `ward device assign`. version is the device's director
+-- targets/snapshot version: 2 for the first assignment, +1 for each new one (1
+-- is the empty targets of a device with no assignment), so it only goes up.
+CREATE TABLE device_assignments (
+  serial   TEXT PRIMARY KEY REFERENCES devices (serial),
+  target   TEXT NOT NULL,
+  fileinfo TEXT NOT NULL,
+  version  BIGINT NOT NULL CHECK (version >= 2),
+  assigned BIGINT NOT NULL
+);

@@ -30,6 +30,7 @@
 #include "store.h"
 #include "ward/tuf.h"
 #include "store_backend.h"
+#include "store_internal.h"
 #include "ward/buf.h"
 #include "ward/crypto.h"
 #include "ward/json.h"
@@ -105,6 +106,14 @@ static const char *const migrations[] = {
 	"  detail    TEXT,\n"
 	"  prev_hash TEXT NOT NULL,\n"
 	"  hash      TEXT NOT NULL\n"
+	");\n",
+	/* 2: the director's per-device assignments (server/store_director.c) */
+	"CREATE TABLE device_assignments (\n"
+	"  serial   TEXT PRIMARY KEY REFERENCES devices (serial),\n"
+	"  target   TEXT NOT NULL,\n"
+	"  fileinfo TEXT NOT NULL,\n"
+	"  version  BIGINT NOT NULL CHECK (version >= 2),\n"
+	"  assigned BIGINT NOT NULL\n"
 	");\n",
 };
 
@@ -399,6 +408,26 @@ static ward_err lookup(struct srv_store *s, const char *sql, const struct srv_pa
 	struct lookup_ctx c = {sql, p, np, o};
 
 	return run_tx(s, TX_NONE, lookup_body, &c, m);
+}
+
+/* ---- for the other store*.c files (server/store_internal.h) -------------- */
+
+ward_err srv_store_exec(struct srv_store *s, const char *sql, const struct srv_param *p, size_t np,
+			srv_row_fn fn, void *ctx, uint64_t *changes, struct ward_msg *m)
+{
+	return s->be->exec(s->conn, sql, p, np, fn, ctx, changes, m);
+}
+
+ward_err srv_store_tx(struct srv_store *s, bool write, srv_store_tx_fn body, void *ctx,
+		      struct ward_msg *m)
+{
+	return run_tx(s, write ? TX_WRITE : TX_READ, body, ctx, m);
+}
+
+ward_err srv_store_check_str(const char *what, const char *str, size_t size, bool empty_ok,
+			     struct ward_msg *m)
+{
+	return check_str(what, str, size, empty_ok ? S_EMPTY_OK : 0, m);
 }
 
 /* ---- opening and migrations ---------------------------------------------- */

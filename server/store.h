@@ -70,7 +70,7 @@ struct srv_device {
 	char cert_serial[41]; /* current certificate's serial (hex) */
 	time_t cert_not_after;
 	time_t enrolled, last_seen;
-	char facts[4096];     /* last check-in facts, JSON ("" if none) */
+	char facts[8192];     /* last check-in facts, normalised JSON ("" if none) */
 };
 
 /*

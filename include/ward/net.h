@@ -1,5 +1,5 @@
 /*
- * ward/net.h — the libcurl fetcher (lib/net/, library ward_net).
+ * ward/net.h — the HTTP/1.1 fetcher (lib/net/, library ward_net).
  *
  * Kept out of libward so that libward stays free of networking. It implements
  * struct ward_fetcher with the defences TUF and Uptane ask of a transport:
@@ -12,6 +12,17 @@
  * HTTP Basic credentials, and the response body capped and streamed to a sink
  * whatever the status, so that the caller can show the server's reason for a
  * 4xx. It shares the handle, the options and the defences of the fetcher.
+ *
+ * The client is ward's own (lib/net/http.c, TLS through lib/crypto/tls.c):
+ * http:// and https:// only, no proxies, no redirects followed, one
+ * connection per handle kept alive between requests to the same scheme,
+ * host and port. A request on a kept connection that fails before any byte
+ * of the response is sent once more on a new connection. Every wait is
+ * bounded: connect_timeout_s covers connecting and the TLS handshake; the
+ * speed floor covers everything after, a server that stalls in its headers
+ * included; total_timeout_s, when set, the whole request. To the fetcher's
+ * caller every failure before a response (a certificate that does not
+ * verify included) is WARD_E_NET, as struct ward_fetcher says.
  */
 #ifndef WARD_NET_H
 #define WARD_NET_H
@@ -32,7 +43,7 @@ struct ward_net_opts {
 	const char *client_key;
 };
 
-struct ward_net; /* a libcurl easy handle reused across fetches (keep-alive) */
+struct ward_net; /* a client handle: one connection reused across fetches (keep-alive) */
 
 ward_err ward_net_new(const struct ward_net_opts *opts, struct ward_net **out,
 		      struct ward_msg *m) WARD_MUST_USE;
@@ -67,8 +78,9 @@ struct ward_net_resp {
  * verify against opts.ca_file WARD_E_VERIFY, a body larger than r->max
  * WARD_E_TOOBIG, each with a message naming the URL. Credentials are only
  * sent over https (WARD_E_INVAL otherwise); the Authorization header ward
- * builds is wiped after the transfer (libcurl's own transient copies are
- * freed by libcurl unwiped). Example:
+ * builds is wiped after the transfer (OpenSSL's record buffers hold the
+ * encrypted copy only). A 3xx is returned as its status, never followed.
+ * Example:
  *
  *	struct ward_net_req r = {.method = "POST", .url = u, .content_type = "application/pkcs10",
  *				 .body = b64.p, .body_len = b64.len, .user = user,

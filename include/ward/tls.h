@@ -32,6 +32,8 @@
 #ifndef WARD_TLS_H
 #define WARD_TLS_H
 
+#include <stdbool.h>
+
 #include "ward/err.h"
 #include "ward/x509.h"
 
@@ -69,7 +71,7 @@ struct ward_tls_client_opts {
  * the file. Caller frees *out with ward_tls_client_free.
  */
 ward_err ward_tls_client_new(const struct ward_tls_client_opts *o, struct ward_tls_client **out,
-			     struct ward_msg *m) WARD_MUST_USE;
+                             struct ward_msg *m) WARD_MUST_USE;
 void ward_tls_client_free(struct ward_tls_client *c); /* accepts NULL */
 
 /* What a non-blocking step needs before it can go on. */
@@ -87,7 +89,7 @@ enum ward_tls_wait {
  * (matched against the iPAddress names; no SNI). Caller frees *out.
  */
 ward_err ward_tls_conn_new(struct ward_tls_client *c, int fd, const char *host,
-			   struct ward_tls_conn **out, struct ward_msg *m) WARD_MUST_USE;
+                           struct ward_tls_conn **out, struct ward_msg *m) WARD_MUST_USE;
 void ward_tls_conn_free(struct ward_tls_conn *t); /* accepts NULL; sends no alert */
 
 /*
@@ -104,7 +106,7 @@ void ward_tls_conn_free(struct ward_tls_conn *t); /* accepts NULL; sends no aler
  *			break;
  */
 ward_err ward_tls_conn_handshake(struct ward_tls_conn *t, enum ward_tls_wait *w,
-				 struct ward_msg *m) WARD_MUST_USE;
+                                 struct ward_msg *m) WARD_MUST_USE;
 
 /*
  * Read up to len bytes. WARD_OK and *w == DONE: *got bytes arrived, or
@@ -115,7 +117,7 @@ ward_err ward_tls_conn_handshake(struct ward_tls_conn *t, enum ward_tls_wait *w,
  * the socket, so call this before waiting, never only after poll().
  */
 ward_err ward_tls_conn_read(struct ward_tls_conn *t, void *buf, size_t len, size_t *got,
-			    enum ward_tls_wait *w, struct ward_msg *m) WARD_MUST_USE;
+                            enum ward_tls_wait *w, struct ward_msg *m) WARD_MUST_USE;
 
 /*
  * Write up to len (> 0) bytes. WARD_OK and DONE: *put (> 0) bytes were taken;
@@ -123,7 +125,10 @@ ward_err ward_tls_conn_read(struct ward_tls_conn *t, void *buf, size_t len, size
  * rule for a retried write). Failures are WARD_E_NET.
  */
 ward_err ward_tls_conn_write(struct ward_tls_conn *t, const void *buf, size_t len, size_t *put,
-			     enum ward_tls_wait *w, struct ward_msg *m) WARD_MUST_USE;
+                             enum ward_tls_wait *w, struct ward_msg *m) WARD_MUST_USE;
+
+/* True when OpenSSL holds received bytes not yet read (a kept connection is then not clean). */
+bool ward_tls_conn_pending(const struct ward_tls_conn *t);
 
 /* One non-blocking attempt to send close_notify (never waits); before closing the socket. */
 void ward_tls_conn_shutdown(struct ward_tls_conn *t);

@@ -42,13 +42,13 @@
 
 #include "internal.h"
 
-#define KEY_FILE_MAX  16384u /* a PKCS#8 PEM of a P-256 or ed25519 key is ~250 bytes */
-#define CHAIN_MAX     4      /* server certificate, issuing CA, and a little room */
-#define CLIENT_CA_MAX 16     /* CA certificates trusted for client certificates */
-#define VERIFY_DEPTH  2      /* device certificate, issuing CA, root */
-#define CA_FILE_MAX   (1024u * 1024) /* a client's trust anchors (Debian's bundle: ~220 KiB) */
-#define CLIENT_CHAIN_MAX 4   /* client certificate and its issuing CAs */
-#define HOST_MAX      255    /* a DNS name (253) or an IP literal */
+#define KEY_FILE_MAX     16384u         /* a PKCS#8 PEM of a P-256 or ed25519 key is ~250 bytes */
+#define CHAIN_MAX        4              /* server certificate, issuing CA, and a little room */
+#define CLIENT_CA_MAX    16             /* CA certificates trusted for client certificates */
+#define VERIFY_DEPTH     2              /* device certificate, issuing CA, root */
+#define CA_FILE_MAX      (1024u * 1024) /* a client's trust anchors (Debian's bundle: ~220 KiB) */
+#define CLIENT_CHAIN_MAX 4              /* client certificate and its issuing CAs */
+#define HOST_MAX         255            /* a DNS name (253) or an IP literal */
 
 /* TLS 1.2: forward-secret ECDHE with AEAD only. TLS 1.3: its three common AEAD suites. */
 static const char TLS12_CIPHERS[] = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
@@ -416,9 +416,17 @@ static int sock_destroy(BIO *b)
 	return 1;
 }
 
+/*
+ * A method per client context, freed with it. Its type carries no index from
+ * BIO_get_new_index(): OpenSSL 3.0 hands those out from a process-wide
+ * counter that, past 127 calls, spills into the type's flag bits (0x100 is
+ * BIO_TYPE_DESCRIPTOR), and a process may make any number of contexts. No
+ * descriptor flag either: SSL_get_fd() must not mistake this BIO for a socket
+ * BIO and ask it for an fd.
+ */
 static BIO_METHOD *sock_method(void)
 {
-	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "ward socket");
+	BIO_METHOD *m = BIO_meth_new(BIO_TYPE_SOURCE_SINK, "ward socket");
 
 	if (m == NULL)
 		return NULL;
@@ -491,7 +499,7 @@ out:
 
 /* The client certificate, its chain and its key (PKCS#8 through crypto.h). */
 static ward_err load_client_identity(SSL_CTX *ctx, const char *cert, const char *keypath,
-				     struct ward_msg *m)
+                                     struct ward_msg *m)
 {
 	ward_err err;
 	struct ward_cert **certs = NULL;
@@ -530,8 +538,8 @@ static ward_err load_client_identity(SSL_CTX *ctx, const char *cert, const char 
 	if (X509_check_private_key(ward_x509_cert_x509(certs[0]), ward_crypto_key_evp(key)) != 1) {
 		ERR_clear_error();
 		err = ward_msg_set(m, WARD_E_INVAL,
-				   "%s: the private key does not match the client certificate %s",
-				   keypath, cert);
+		                   "%s: the private key does not match the client certificate %s",
+		                   keypath, cert);
 		goto out;
 	}
 	if (SSL_CTX_use_PrivateKey(ctx, ward_crypto_key_evp(key)) != 1 || /* takes a reference */
@@ -548,7 +556,7 @@ out:
 }
 
 ward_err ward_tls_client_new(const struct ward_tls_client_opts *o, struct ward_tls_client **out,
-			     struct ward_msg *m)
+                             struct ward_msg *m)
 {
 	ward_err err = WARD_E_CRYPTO;
 	SSL_CTX *ctx = NULL;
@@ -557,8 +565,8 @@ ward_err ward_tls_client_new(const struct ward_tls_client_opts *o, struct ward_t
 
 	if (o == NULL || out == NULL || (o->client_cert == NULL) != (o->client_key == NULL)) {
 		err = ward_msg_set(m, WARD_E_INVAL,
-				   "TLS: a client certificate needs its key, and a key its "
-				   "certificate");
+		                   "TLS: a client certificate needs its key, and a key its "
+		                   "certificate");
 		goto out;
 	}
 	ctx = SSL_CTX_new_ex(NULL, NULL, TLS_client_method());
@@ -575,8 +583,8 @@ ward_err ward_tls_client_new(const struct ward_tls_client_opts *o, struct ward_t
 		err = ossl_fail(m, WARD_E_CRYPTO, "TLS: cannot set versions, ciphers or groups");
 		goto out;
 	}
-	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
-					 SSL_OP_NO_TICKET);
+	SSL_CTX_set_options(ctx,
+	                    SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
@@ -586,7 +594,7 @@ ward_err ward_tls_client_new(const struct ward_tls_client_opts *o, struct ward_t
 			goto out;
 		/* The file's certificates are anchors in their own right (as curl does). */
 		if (X509_VERIFY_PARAM_set_flags(SSL_CTX_get0_param(ctx),
-						X509_V_FLAG_PARTIAL_CHAIN) != 1) {
+		                                X509_V_FLAG_PARTIAL_CHAIN) != 1) {
 			err = ossl_fail(m, WARD_E_CRYPTO, "TLS: cannot set verification flags");
 			goto out;
 		}
@@ -635,7 +643,7 @@ static bool is_ip_literal(const char *host)
 }
 
 ward_err ward_tls_conn_new(struct ward_tls_client *c, int fd, const char *host,
-			   struct ward_tls_conn **out, struct ward_msg *m)
+                           struct ward_tls_conn **out, struct ward_msg *m)
 {
 	ward_err err = WARD_E_CRYPTO;
 	struct ward_tls_conn *t = NULL;
@@ -650,7 +658,7 @@ ward_err ward_tls_conn_new(struct ward_tls_client *c, int fd, const char *host,
 	hlen = strlen(host);
 	if (hlen == 0 || hlen > HOST_MAX) {
 		err = ward_msg_set(m, WARD_E_INVAL, "TLS: host name empty or longer than %d bytes",
-				   HOST_MAX);
+		                   HOST_MAX);
 		goto out;
 	}
 	t = calloc(1, sizeof(*t));
@@ -672,14 +680,16 @@ ward_err ward_tls_conn_new(struct ward_tls_client *c, int fd, const char *host,
 	param = SSL_get0_param(t->ssl);
 	if (is_ip_literal(host)) {
 		if (X509_VERIFY_PARAM_set1_ip_asc(param, host) != 1) {
-			err = ossl_fail(m, WARD_E_CRYPTO, "TLS: cannot set the IP address to verify");
+			err =
+			    ossl_fail(m, WARD_E_CRYPTO, "TLS: cannot set the IP address to verify");
 			goto out;
 		}
 	} else {
 		X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
 		if (X509_VERIFY_PARAM_set1_host(param, host, hlen) != 1 ||
 		    SSL_set_tlsext_host_name(t->ssl, host) != 1) {
-			err = ossl_fail(m, WARD_E_CRYPTO, "TLS: cannot set the host name to verify");
+			err =
+			    ossl_fail(m, WARD_E_CRYPTO, "TLS: cannot set the host name to verify");
 			goto out;
 		}
 	}
@@ -708,7 +718,7 @@ void ward_tls_conn_free(struct ward_tls_conn *t)
  * first: OpenSSL's own calls below may change it.
  */
 static ward_err io_result(struct ward_tls_conn *t, int r, const char *what, enum ward_tls_wait *w,
-			  struct ward_msg *m)
+                          struct ward_msg *m)
 {
 	int saved = errno;
 	int e = SSL_get_error(t->ssl, r);
@@ -728,42 +738,41 @@ static ward_err io_result(struct ward_tls_conn *t, int r, const char *what, enum
 	if (e == SSL_ERROR_SYSCALL) {
 		ERR_clear_error();
 		if (t->eof || saved == 0)
-			return ward_msg_set(m, WARD_E_NET,
-					    "TLS %s: %s closed the connection", what, t->host);
+			return ward_msg_set(m, WARD_E_NET, "TLS %s: %s closed the connection", what,
+			                    t->host);
 		return ward_msg_set(m, WARD_E_NET, "TLS %s with %s: %s", what, t->host,
-				    strerror(saved));
+		                    strerror(saved));
 	}
 	if (e == SSL_ERROR_ZERO_RETURN) {
 		ERR_clear_error();
 		return ward_msg_set(m, WARD_E_NET, "TLS %s: %s closed the connection", what,
-				    t->host);
+		                    t->host);
 	}
 	if (e != SSL_ERROR_SSL) {
 		ERR_clear_error();
 		return ward_msg_set(m, WARD_E_NET, "TLS %s with %s: unexpected OpenSSL state %d",
-				    what, t->host, e);
+		                    what, t->host, e);
 	}
 	vr = SSL_get_verify_result(t->ssl);
 	if (vr != X509_V_OK) {
 		ERR_clear_error();
 		return ward_msg_set(m, WARD_E_VERIFY, "certificate verify failed: %s (server %s)",
-				    X509_verify_cert_error_string(vr), t->host);
+		                    X509_verify_cert_error_string(vr), t->host);
 	}
 	code = ERR_peek_last_error();
 	if (ERR_GET_LIB(code) == ERR_LIB_SSL &&
 	    ERR_GET_REASON(code) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
 		ERR_clear_error();
 		return ward_msg_set(m, WARD_E_NET,
-				    "TLS %s: %s closed the connection without close_notify "
-				    "(truncated?)",
-				    what, t->host);
+		                    "TLS %s: %s closed the connection without close_notify "
+		                    "(truncated?)",
+		                    what, t->host);
 	}
 	err = ossl_fail(m, WARD_E_NET, "failed");
 	return ward_msg_prefix(m, err, "TLS %s with %s: ", what, t->host);
 }
 
-ward_err ward_tls_conn_handshake(struct ward_tls_conn *t, enum ward_tls_wait *w,
-				 struct ward_msg *m)
+ward_err ward_tls_conn_handshake(struct ward_tls_conn *t, enum ward_tls_wait *w, struct ward_msg *m)
 {
 	int r;
 
@@ -777,7 +786,7 @@ ward_err ward_tls_conn_handshake(struct ward_tls_conn *t, enum ward_tls_wait *w,
 }
 
 ward_err ward_tls_conn_read(struct ward_tls_conn *t, void *buf, size_t len, size_t *got,
-			    enum ward_tls_wait *w, struct ward_msg *m)
+                            enum ward_tls_wait *w, struct ward_msg *m)
 {
 	size_t n = 0;
 	int r;
@@ -799,7 +808,7 @@ ward_err ward_tls_conn_read(struct ward_tls_conn *t, void *buf, size_t len, size
 }
 
 ward_err ward_tls_conn_write(struct ward_tls_conn *t, const void *buf, size_t len, size_t *put,
-			     enum ward_tls_wait *w, struct ward_msg *m)
+                             enum ward_tls_wait *w, struct ward_msg *m)
 {
 	size_t n = 0;
 	int r;
@@ -814,6 +823,11 @@ ward_err ward_tls_conn_write(struct ward_tls_conn *t, const void *buf, size_t le
 		return WARD_OK;
 	}
 	return io_result(t, r, "write", w, m);
+}
+
+bool ward_tls_conn_pending(const struct ward_tls_conn *t)
+{
+	return t != NULL && (SSL_pending(t->ssl) > 0 || SSL_has_pending(t->ssl) == 1);
 }
 
 void ward_tls_conn_shutdown(struct ward_tls_conn *t)

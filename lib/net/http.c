@@ -48,72 +48,74 @@
 #include "http_response.h"
 
 _Static_assert(sizeof(((struct ward_net_resp *)0)->content_type) ==
-		       sizeof(((struct ward_http_response *)0)->content_type),
-	       "net.h's content_type and the parser's must have the same size");
+                   sizeof(((struct ward_http_response *)0)->content_type),
+               "net.h's content_type and the parser's must have the same size");
 
-#define NET_BUF_MAX (64u * 1024)        /* receive buffer, allocated once per handle */
-#define NET_URL_MAX 8192                /* bytes of a URL */
-#define NET_HOST_MAX 253                /* a DNS name; IP literals are shorter */
-#define NET_AUTHORITY_MAX (NET_HOST_MAX + 8) /* "[host]:65535" */
-#define NET_HEAD_MAX (NET_URL_MAX + 4096) /* request line and headers */
-#define NET_CRED_MAX 1024               /* bytes of "user:password" */
-#define NET_METHOD_MAX 16               /* bytes of a method name */
-#define NET_CTYPE_MAX 256               /* bytes of a request Content-Type */
-#define METER_SLOTS 16                  /* slots of the speed window */
-#define POLL_MAX_MS 1000                /* longest single poll() */
+#define NET_BUF_MAX       (64u * 1024)         /* receive buffer, allocated once per handle */
+#define NET_URL_MAX       8192                 /* bytes of a URL */
+#define NET_HOST_MAX      253                  /* a DNS name; IP literals are shorter */
+#define NET_AUTHORITY_MAX (NET_HOST_MAX + 8)   /* "[host]:65535" */
+#define NET_HEAD_MAX      (NET_URL_MAX + 4096) /* request line and headers */
+#define NET_CRED_MAX      1024                 /* bytes of "user:password" */
+#define NET_METHOD_MAX    16                   /* bytes of a method name */
+#define NET_CTYPE_MAX     256                  /* bytes of a request Content-Type */
+#define METER_SLOTS       16                   /* slots of the speed window */
+#define POLL_MAX_MS       1000                 /* longest single poll() */
 
-#define DEFAULT_CONNECT_S 10
-#define DEFAULT_LOW_SPEED 1024
+#define LIMIT_S_MAX         86400L     /* no time limit is longer than a day */
+#define LOW_SPEED_MAX       (1L << 30) /* bytes/s */
+#define DEFAULT_CONNECT_S   10
+#define DEFAULT_LOW_SPEED   1024
 #define DEFAULT_LOW_SPEED_S 10
 
 struct url {
-	bool tls;                                /* https */
-	char host[NET_HOST_MAX + 1];             /* name or IP literal (no brackets) */
-	char port[6];                            /* decimal */
-	char authority[NET_AUTHORITY_MAX + 1];   /* Host header: [v6], :port unless default */
-	const char *target;                      /* path and query, borrowed from the URL */
-	size_t target_len;                       /* 0: send "/" */
-	bool target_slash;                       /* target starts with '?': send "/" first */
+	bool tls;                              /* https */
+	char host[NET_HOST_MAX + 1];           /* name or IP literal (no brackets) */
+	char port[6];                          /* decimal */
+	char authority[NET_AUTHORITY_MAX + 1]; /* Host header: [v6], :port unless default */
+	const char *target;                    /* path and query, borrowed from the URL */
+	size_t target_len;                     /* 0: send "/" */
+	bool target_slash;                     /* target starts with '?': send "/" first */
 };
 
 struct conn {
-	int fd;                     /* -1: no connection */
-	struct ward_tls_conn *tls;  /* with https */
-	bool tls_scheme;            /* what it is connected to: scheme, */
+	int fd;                      /* -1: no connection */
+	struct ward_tls_conn *tls;   /* with https */
+	bool tls_scheme;             /* what it is connected to: scheme, */
 	char host[NET_HOST_MAX + 1]; /* host */
-	char port[6];               /* and port */
-	bool idle;                  /* the last response ended cleanly and allows another request */
+	char port[6];                /* and port */
+	bool idle; /* the last response ended cleanly and allows another request */
 };
 
 /* Bytes moved in the last window, in METER_SLOTS + 1 slots of window / METER_SLOTS each. */
 struct meter {
-	uint64_t start;            /* ms: when measuring began */
-	uint64_t slot_ms;          /* width of a slot */
-	uint64_t slot_start;       /* ms: when the current slot began */
-	unsigned cur;              /* current slot */
-	uint64_t bytes[METER_SLOTS + 1];
-	uint64_t window_ms;        /* low_speed_window_s in ms */
-	uint64_t floor;            /* bytes the window must carry: low_speed_bytes * window_s */
-	long low_speed, window_s;  /* for messages */
+	uint64_t start;                  /* ms: when measuring began */
+	uint64_t slot_ms;                /* width of a slot */
+	uint64_t slot_start;             /* ms: when the current slot began */
+	unsigned cur;                    /* current slot */
+	uint64_t bytes[METER_SLOTS + 1]; /* bytes moved (sent or received) in each slot */
+	uint64_t window_ms;              /* low_speed_window_s in ms */
+	uint64_t floor;           /* bytes the window must carry: low_speed_bytes * window_s */
+	long low_speed, window_s; /* for messages */
 };
 
 struct ward_net {
-	struct ward_net_opts opts;    /* copied options (strings borrowed from the caller) */
-	struct ward_tls_client *tls;  /* created at the first https:// request */
-	struct conn c;                /* the one connection */
-	uint8_t *buf;                 /* NET_BUF_MAX bytes received */
-	size_t off, have;             /* buf[off..have) is received and not yet parsed */
+	struct ward_net_opts opts;      /* copied options (strings borrowed from the caller) */
+	struct ward_tls_client *tls;    /* created at the first https:// request */
+	struct conn c;                  /* the one connection */
+	uint8_t *buf;                   /* NET_BUF_MAX bytes received */
+	size_t off, have;               /* buf[off..have) is received and not yet parsed */
 	struct ward_http_response resp; /* the response being read */
 };
 
 /* One request in progress. */
 struct xfer {
-	const char *url;     /* for messages */
-	uint64_t deadline;   /* ms, total_timeout; 0 = none */
-	struct meter meter;  /* the speed floor */
-	uint64_t received;   /* bytes of response (head and body) so far */
-	uint64_t got;        /* body bytes handed to the sink */
-	bool timed_out;      /* failed on a time limit: never retried */
+	const char *url;    /* for messages */
+	uint64_t deadline;  /* ms, total_timeout; 0 = none */
+	struct meter meter; /* the speed floor */
+	uint64_t received;  /* bytes of response (head and body) so far */
+	uint64_t got;       /* body bytes handed to the sink */
+	bool timed_out;     /* failed on a time limit: never retried */
 };
 
 /* ---- time and the speed floor ------------------------------------------ */
@@ -165,7 +167,8 @@ static void meter_add(struct meter *mt, uint64_t now, size_t n)
 	mt->bytes[mt->cur] += n;
 }
 
-/* Too slow: a whole window has passed and the last window (+ one slot) carried less than the floor. */
+/* Too slow: a whole window has passed and the last window (+ one slot) carried less than the floor.
+ */
 static bool meter_slow(struct meter *mt, uint64_t now)
 {
 	uint64_t sum = 0;
@@ -186,7 +189,7 @@ static bool meter_slow(struct meter *mt, uint64_t now)
  * phase for the timeout message.
  */
 static ward_err wait_fd(struct xfer *x, int fd, short events, uint64_t deadline, bool meter,
-			const char *what, struct ward_msg *m)
+                        const char *what, struct ward_msg *m)
 {
 	for (;;) {
 		uint64_t now = now_ms(), t = POLL_MAX_MS;
@@ -196,15 +199,16 @@ static ward_err wait_fd(struct xfer *x, int fd, short events, uint64_t deadline,
 		if (deadline != 0 && now >= deadline) {
 			x->timed_out = true;
 			return ward_msg_set(m, WARD_E_NET, "%s: timed out %s (time limit)", x->url,
-					    what);
+			                    what);
 		}
 		if (meter && meter_slow(&x->meter, now)) {
 			x->timed_out = true;
-			return ward_msg_set(m, WARD_E_NET,
-					    "%s: too slow (slow retrieval?): under %ld bytes/s over "
-					    "%ld s, %llu bytes received",
-					    x->url, x->meter.low_speed, x->meter.window_s,
-					    (unsigned long long)x->received);
+			return ward_msg_set(
+			    m, WARD_E_NET,
+			    "%s: too slow (slow retrieval?): under %ld bytes/s over "
+			    "%ld s, %llu bytes received",
+			    x->url, x->meter.low_speed, x->meter.window_s,
+			    (unsigned long long)x->received);
 		}
 		if (meter && x->meter.slot_ms < t)
 			t = x->meter.slot_ms;
@@ -250,9 +254,9 @@ static ward_err url_parse(const char *url, struct url *u, ward_err bad, struct w
 	for (size_t i = 0; i < len; i++)
 		if ((unsigned char)url[i] <= 0x20 || (unsigned char)url[i] >= 0x7f)
 			return ward_msg_set(m, bad,
-					    "%.200s: a URL cannot hold spaces, control characters "
-					    "or non-ASCII bytes (percent-encode them)",
-					    url);
+			                    "%.200s: a URL cannot hold spaces, control characters "
+			                    "or non-ASCII bytes (percent-encode them)",
+			                    url);
 	if (strncasecmp(url, "https://", 8) == 0) {
 		u->tls = true;
 		p = url + 8;
@@ -264,9 +268,9 @@ static ward_err url_parse(const char *url, struct url *u, ward_err bad, struct w
 	alen = strcspn(p, "/?#");
 	if (memchr(p, '@', alen) != NULL)
 		return ward_msg_set(m, bad,
-				    "%.200s: user name or password in the URL refused (credentials "
-				    "are passed separately)",
-				    url);
+		                    "%.200s: user name or password in the URL refused (credentials "
+		                    "are passed separately)",
+		                    url);
 	if (p[0] == '[') {
 		const char *close = memchr(p, ']', alen);
 
@@ -296,7 +300,7 @@ static ward_err url_parse(const char *url, struct url *u, ward_err bad, struct w
 	}
 	if (hlen == 0 || hlen > NET_HOST_MAX)
 		return ward_msg_set(m, bad, "%.200s: no host, or a host name over %d bytes", url,
-				    NET_HOST_MAX);
+		                    NET_HOST_MAX);
 	memcpy(u->host, host, hlen);
 	u->host[hlen] = '\0';
 	if (v6) {
@@ -321,16 +325,15 @@ static ward_err url_parse(const char *url, struct url *u, ward_err bad, struct w
 	}
 	if (ward_snprintf(u->port, sizeof(u->port), "%lu", pv) != WARD_OK)
 		return ward_msg_set(m, bad, "%.200s: malformed port", url);
-	if (ward_snprintf(u->authority, sizeof(u->authority), "%s%s%s%s%s", v6 ? "[" : "",
-			  u->host, v6 ? "]" : "", pv == (u->tls ? 443u : 80u) ? "" : ":",
-			  pv == (u->tls ? 443u : 80u) ? "" : u->port) != WARD_OK)
+	if (ward_snprintf(u->authority, sizeof(u->authority), "%s%s%s%s%s", v6 ? "[" : "", u->host,
+	                  v6 ? "]" : "", pv == (u->tls ? 443u : 80u) ? "" : ":",
+	                  pv == (u->tls ? 443u : 80u) ? "" : u->port) != WARD_OK)
 		return ward_msg_set(m, bad, "%.200s: host too long", url);
 	u->target = p + alen;
 	u->target_len = strlen(u->target);
 	if (memchr(u->target, '#', u->target_len) != NULL)
-		return ward_msg_set(m, bad,
-				    "%.200s: a fragment (#...) is never sent to a server; remove it",
-				    url);
+		return ward_msg_set(
+		    m, bad, "%.200s: a fragment (#...) is never sent to a server; remove it", url);
 	u->target_slash = u->target_len > 0 && u->target[0] == '?';
 	return WARD_OK;
 }
@@ -353,9 +356,25 @@ static bool is_token(const char *s, size_t max)
 	return true;
 }
 
+/* A header value we send: 1..max-1 bytes of HTAB, SP and visible characters. */
+static bool is_field_value(const char *s, size_t max)
+{
+	size_t n = strnlen(s, max);
+
+	if (n == 0 || n == max)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c != '\t' && (c < 0x20 || c == 0x7f))
+			return false;
+	}
+	return true;
+}
+
 /* "Authorization: Basic base64(user:password)\r\n" appended to head (a secret buffer). */
 static ward_err basic_auth(const char *user, const char *password, struct ward_buf *head,
-			   struct ward_msg *m)
+                           struct ward_msg *m)
 {
 	static const char prefix[] = "Authorization: Basic ";
 	struct ward_buf cred, b64;
@@ -365,15 +384,15 @@ static ward_err basic_auth(const char *user, const char *password, struct ward_b
 	ward_buf_init(&b64, 0);
 	if (strchr(user, ':') || strpbrk(user, "\r\n") || strpbrk(password, "\r\n")) {
 		e = ward_msg_set(m, WARD_E_INVAL,
-				 "HTTP Basic: the user name cannot hold ':' and neither may hold a "
-				 "line break");
+		                 "HTTP Basic: the user name cannot hold ':' and neither may hold a "
+		                 "line break");
 		goto out;
 	}
 	if ((e = ward_buf_append(&cred, user, strlen(user))) != WARD_OK ||
 	    (e = ward_buf_append(&cred, ":", 1)) != WARD_OK ||
 	    (e = ward_buf_append(&cred, password, strlen(password))) != WARD_OK) {
 		e = ward_msg_set(m, e, "HTTP Basic: user name and password longer than %d bytes",
-				 NET_CRED_MAX);
+		                 NET_CRED_MAX);
 		goto out;
 	}
 	if ((e = ward_crypto_base64_encode(cred.p, cred.len, &b64)) != WARD_OK ||
@@ -398,25 +417,25 @@ struct req_head {
 	const char *content_type; /* or NULL */
 	bool body;                /* send Content-Length */
 	size_t body_len;
-	const char *user;         /* or NULL */
+	const char *user; /* or NULL */
 	const char *password;
 };
 
 /* The request line and headers into head (initialised here as a secret buffer). */
 static ward_err build_head(const struct url *u, const struct req_head *h, struct ward_buf *head,
-			   struct ward_msg *m)
+                           struct ward_msg *m)
 {
 	ward_err e;
 
 	ward_buf_init_secret(head, NET_HEAD_MAX);
-	if ((e = ward_buf_printf(head, "%s %s%.*s HTTP/1.1\r\nHost: %s\r\nUser-Agent: ward\r\n"
-				       "Accept: */*\r\nConnection: keep-alive\r\n",
-				 h->method, u->target_len == 0 || u->target_slash ? "/" : "",
-				 (int)u->target_len, u->target, u->authority)) != WARD_OK)
+	if ((e = ward_buf_printf(head,
+	                         "%s %s%.*s HTTP/1.1\r\nHost: %s\r\nUser-Agent: ward\r\n"
+	                         "Accept: */*\r\nConnection: keep-alive\r\n",
+	                         h->method, u->target_len == 0 || u->target_slash ? "/" : "",
+	                         (int)u->target_len, u->target, u->authority)) != WARD_OK)
 		return ward_msg_set(m, e, "request head longer than %d bytes", NET_HEAD_MAX);
-	if (h->offset > 0 &&
-	    (e = ward_buf_printf(head, "Range: bytes=%llu-\r\n", (unsigned long long)h->offset)) !=
-		    WARD_OK)
+	if (h->offset > 0 && (e = ward_buf_printf(head, "Range: bytes=%llu-\r\n",
+	                                          (unsigned long long)h->offset)) != WARD_OK)
 		return ward_msg_set(m, e, "request head longer than %d bytes", NET_HEAD_MAX);
 	if (h->content_type != NULL &&
 	    (e = ward_buf_printf(head, "Content-Type: %s\r\n", h->content_type)) != WARD_OK)
@@ -467,10 +486,10 @@ static bool can_reuse(struct ward_net *n, const struct url *u)
 
 /* Connect one address before deadline; the socket in *fd (non-blocking). errno-style result. */
 static int connect_addr(struct xfer *x, const struct addrinfo *ai, uint64_t deadline, int *fd,
-			struct ward_msg *m)
+                        struct ward_msg *m)
 {
-	int s = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-		       ai->ai_protocol);
+	int s =
+	    socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
 	int err = 0, one = 1;
 	socklen_t len = sizeof(err);
 
@@ -500,7 +519,7 @@ static int connect_addr(struct xfer *x, const struct addrinfo *ai, uint64_t dead
 
 /* A new connection to u (TCP, then TLS for https) within connect_timeout. */
 static ward_err conn_open(struct ward_net *n, struct xfer *x, const struct url *u,
-			  struct ward_msg *m)
+                          struct ward_msg *m)
 {
 	struct addrinfo hints, *res = NULL;
 	long cto = n->opts.connect_timeout_s > 0 ? n->opts.connect_timeout_s : DEFAULT_CONNECT_S;
@@ -518,7 +537,7 @@ static ward_err conn_open(struct ward_net *n, struct xfer *x, const struct url *
 	rc = getaddrinfo(u->host, u->port, &hints, &res);
 	if (rc != 0)
 		return ward_msg_set(m, WARD_E_NET, "%s: cannot resolve %s: %s", x->url, u->host,
-				    rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+		                    rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
 	for (const struct addrinfo *ai = res; ai != NULL && fd < 0; ai = ai->ai_next) {
 		if (now_ms() >= deadline) {
 			err = ETIMEDOUT;
@@ -530,10 +549,10 @@ static ward_err conn_open(struct ward_net *n, struct xfer *x, const struct url *
 	if (fd < 0) {
 		if (err == ETIMEDOUT)
 			return ward_msg_set(m, WARD_E_NET,
-					    "%s: connecting to %s port %s timed out after %ld s",
-					    x->url, u->host, u->port, cto);
+			                    "%s: connecting to %s port %s timed out after %ld s",
+			                    x->url, u->host, u->port, cto);
 		return ward_msg_set(m, WARD_E_NET, "%s: cannot connect to %s port %s: %s", x->url,
-				    u->host, u->port, strerror(err ? err : ECONNREFUSED));
+		                    u->host, u->port, strerror(err ? err : ECONNREFUSED));
 	}
 	n->c.fd = fd;
 	n->c.tls_scheme = u->tls;
@@ -543,8 +562,8 @@ static ward_err conn_open(struct ward_net *n, struct xfer *x, const struct url *
 		return WARD_OK;
 	if (n->tls == NULL) {
 		struct ward_tls_client_opts to = {.ca_file = n->opts.ca_file,
-						  .client_cert = n->opts.client_cert,
-						  .client_key = n->opts.client_key};
+		                                  .client_cert = n->opts.client_cert,
+		                                  .client_key = n->opts.client_key};
 
 		if ((e = ward_tls_client_new(&to, &n->tls, m)) != WARD_OK)
 			goto fail;
@@ -553,7 +572,7 @@ static ward_err conn_open(struct ward_net *n, struct xfer *x, const struct url *
 		goto fail;
 	while ((e = ward_tls_conn_handshake(n->c.tls, &w, m)) == WARD_OK && w != WARD_TLS_DONE) {
 		if ((e = wait_fd(x, fd, w == WARD_TLS_WANT_READ ? POLLIN : POLLOUT, deadline, false,
-				 "in the TLS handshake", m)) != WARD_OK) {
+		                 "in the TLS handshake", m)) != WARD_OK) {
 			conn_close(n, false);
 			return e; /* the message names the URL */
 		}
@@ -564,16 +583,17 @@ fail:
 	conn_close(n, false);
 	if (e == WARD_E_VERIFY)
 		return ward_msg_prefix(m, e,
-				       "%s: TLS: the server's certificate does not verify against "
-				       "%s: ",
-				       x->url, n->opts.ca_file ? n->opts.ca_file : "the system's CAs");
+		                       "%s: TLS: the server's certificate does not verify against "
+		                       "%s: ",
+		                       x->url,
+		                       n->opts.ca_file ? n->opts.ca_file : "the system's CAs");
 	return ward_msg_prefix(m, e, "%s: ", x->url);
 }
 
 /* ---- moving bytes ---------------------------------------------------------- */
 
 static ward_err send_all(struct ward_net *n, struct xfer *x, const void *data, size_t len,
-			 struct ward_msg *m)
+                         struct ward_msg *m)
 {
 	const uint8_t *p = data;
 	ward_err e;
@@ -589,7 +609,7 @@ static ward_err send_all(struct ward_net *n, struct xfer *x, const void *data, s
 				return ward_msg_prefix(m, e, "%s: ", x->url);
 			if (w != WARD_TLS_DONE) {
 				e = wait_io(x, n->c.fd, w == WARD_TLS_WANT_READ ? POLLIN : POLLOUT,
-					    "sending the request", m);
+				            "sending the request", m);
 				if (e != WARD_OK)
 					return e;
 				continue;
@@ -607,7 +627,8 @@ static ward_err send_all(struct ward_net *n, struct xfer *x, const void *data, s
 			}
 			if (r <= 0)
 				return ward_msg_set(m, WARD_E_NET, "%s: sending the request: %s",
-						    x->url, r < 0 ? strerror(errno) : "no progress");
+				                    x->url,
+				                    r < 0 ? strerror(errno) : "no progress");
 			put = (size_t)r;
 		}
 		meter_add(&x->meter, now_ms(), put);
@@ -623,6 +644,7 @@ static ward_err send_all(struct ward_net *n, struct xfer *x, const void *data, s
  */
 static ward_err fill(struct ward_net *n, struct xfer *x, bool *eof, struct ward_msg *m)
 {
+	uint64_t now;
 	size_t got = 0;
 	ward_err e;
 
@@ -637,9 +659,9 @@ static ward_err fill(struct ward_net *n, struct xfer *x, bool *eof, struct ward_
 				return ward_msg_prefix(m, e, "%s: ", x->url);
 			if (w != WARD_TLS_DONE) {
 				e = wait_io(x, n->c.fd, w == WARD_TLS_WANT_READ ? POLLIN : POLLOUT,
-					    x->received ? "receiving the response"
-							: "waiting for the response",
-					    m);
+				            x->received ? "receiving the response"
+				                        : "waiting for the response",
+				            m);
 				if (e != WARD_OK)
 					return e;
 				continue;
@@ -651,16 +673,16 @@ static ward_err fill(struct ward_net *n, struct xfer *x, bool *eof, struct ward_
 				continue;
 			if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 				e = wait_io(x, n->c.fd, POLLIN,
-					    x->received ? "receiving the response"
-							: "waiting for the response",
-					    m);
+				            x->received ? "receiving the response"
+				                        : "waiting for the response",
+				            m);
 				if (e != WARD_OK)
 					return e;
 				continue;
 			}
 			if (r < 0)
 				return ward_msg_set(m, WARD_E_NET, "%s: receiving: %s", x->url,
-						    strerror(errno));
+				                    strerror(errno));
 			got = (size_t)r;
 		}
 		break;
@@ -671,15 +693,22 @@ static ward_err fill(struct ward_net *n, struct xfer *x, bool *eof, struct ward_
 	}
 	n->have = got;
 	x->received += got;
-	meter_add(&x->meter, now_ms(), got);
-	/* A trickle wakes poll() with every byte: check the floor on arrival too. */
-	if (meter_slow(&x->meter, now_ms())) {
+	now = now_ms();
+	meter_add(&x->meter, now, got);
+	/* A steady stream never waits in poll(): check the time limit on arrival too. */
+	if (x->deadline != 0 && now >= x->deadline) {
 		x->timed_out = true;
 		return ward_msg_set(m, WARD_E_NET,
-				    "%s: too slow (slow retrieval?): under %ld bytes/s over %ld s, "
-				    "%llu bytes received",
-				    x->url, x->meter.low_speed, x->meter.window_s,
-				    (unsigned long long)x->received);
+		                    "%s: timed out receiving the response (time limit)", x->url);
+	}
+	/* A trickle wakes poll() with every byte: check the floor on arrival too. */
+	if (meter_slow(&x->meter, now)) {
+		x->timed_out = true;
+		return ward_msg_set(m, WARD_E_NET,
+		                    "%s: too slow (slow retrieval?): under %ld bytes/s over %ld s, "
+		                    "%llu bytes received",
+		                    x->url, x->meter.low_speed, x->meter.window_s,
+		                    (unsigned long long)x->received);
 	}
 	return WARD_OK;
 }
@@ -707,12 +736,12 @@ static ward_err read_head(struct ward_net *n, struct xfer *x, struct ward_msg *m
 			if (eof) {
 				e = ward_http_response_eof(&n->resp, &ev, m);
 				return x->received == 0
-					       ? ward_msg_prefix(m, WARD_E_NET, "%s: ", x->url)
-					       : bad_response(x, e, m);
+				           ? ward_msg_prefix(m, WARD_E_NET, "%s: ", x->url)
+				           : bad_response(x, e, m);
 			}
 		}
-		e = ward_http_response_feed(&n->resp, n->buf + n->off, n->have - n->off, &used,
-					    &ev, &b, &bl, m);
+		e = ward_http_response_feed(&n->resp, n->buf + n->off, n->have - n->off, &used, &ev,
+		                            &b, &bl, m);
 		n->off += used;
 		if (e != WARD_OK)
 			return bad_response(x, e, m);
@@ -724,7 +753,8 @@ static ward_err read_head(struct ward_net *n, struct xfer *x, struct ward_msg *m
 /* After the end of a response: keep the connection for the next request, or drop it. */
 static void finish(struct ward_net *n)
 {
-	if (n->resp.keep_alive && n->off == n->have && n->c.fd >= 0)
+	if (n->resp.keep_alive && n->off == n->have && n->c.fd >= 0 &&
+	    !ward_tls_conn_pending(n->c.tls))
 		n->c.idle = true;
 	else
 		conn_close(n, n->c.fd >= 0);
@@ -736,7 +766,7 @@ static void finish(struct ward_net *n)
  * connection is kept or dropped by finish(); on failure it is dropped.
  */
 static ward_err read_body(struct ward_net *n, struct xfer *x, uint64_t cap, ward_sink_fn sink,
-			  void *sink_ctx, const char *toobig, struct ward_msg *m)
+                          void *sink_ctx, const char *toobig, struct ward_msg *m)
 {
 	ward_err e;
 
@@ -746,8 +776,8 @@ static ward_err read_body(struct ward_net *n, struct xfer *x, uint64_t cap, ward
 		size_t used, bl;
 		bool eof = false;
 
-		e = ward_http_response_feed(&n->resp, n->buf + n->off, n->have - n->off, &used,
-					    &ev, &b, &bl, m);
+		e = ward_http_response_feed(&n->resp, n->buf + n->off, n->have - n->off, &used, &ev,
+		                            &b, &bl, m);
 		n->off += used;
 		if (e != WARD_OK) {
 			e = bad_response(x, e, m);
@@ -759,14 +789,14 @@ static ward_err read_body(struct ward_net *n, struct xfer *x, uint64_t cap, ward
 		}
 		if (ev == WARD_HTTP_BODY) {
 			if (bl > cap - x->got) {
-				e = ward_msg_set(m, WARD_E_TOOBIG, "%s: %s %llu bytes", x->url, toobig,
-						 (unsigned long long)cap);
+				e = ward_msg_set(m, WARD_E_TOOBIG, "%s: %s %llu bytes", x->url,
+				                 toobig, (unsigned long long)cap);
 				goto fail;
 			}
 			x->got += bl;
 			if (sink != NULL && (e = sink(sink_ctx, b, bl)) != WARD_OK) {
 				e = ward_msg_set(m, e, "%s: storing the data failed: %s", x->url,
-						 ward_err_name(e));
+				                 ward_err_name(e));
 				goto fail;
 			}
 			continue;
@@ -800,7 +830,7 @@ static void skip_body(struct ward_net *n)
 		size_t used, bl;
 
 		if (ward_http_response_feed(&n->resp, n->buf + n->off, n->have - n->off, &used, &ev,
-					    &b, &bl, NULL) != WARD_OK) {
+		                            &b, &bl, NULL) != WARD_OK) {
 			conn_close(n, false);
 			return;
 		}
@@ -822,12 +852,12 @@ static void skip_body(struct ward_net *n)
  * response arrived is dropped and the request sent once more on a new one.
  */
 static ward_err begin(struct ward_net *n, struct xfer *x, const struct url *u,
-		      const struct ward_buf *head, const void *body, size_t body_len, bool head_req,
-		      struct ward_msg *m)
+                      const struct ward_buf *head, const void *body, size_t body_len, bool head_req,
+                      struct ward_msg *m)
 {
 	long speed = n->opts.low_speed_bytes > 0 ? n->opts.low_speed_bytes : DEFAULT_LOW_SPEED;
-	long window = n->opts.low_speed_window_s > 0 ? n->opts.low_speed_window_s
-						     : DEFAULT_LOW_SPEED_S;
+	long window =
+	    n->opts.low_speed_window_s > 0 ? n->opts.low_speed_window_s : DEFAULT_LOW_SPEED_S;
 	ward_err e;
 
 	for (int attempt = 0;; attempt++) {
@@ -883,12 +913,21 @@ ward_err ward_net_new(const struct ward_net_opts *opts, struct ward_net **out, s
 	}
 	if (opts != NULL)
 		n->opts = *opts;
+	/* Out-of-range limits fall back to the defaults, or are clamped to a day / 1 GiB/s. */
+	if (n->opts.connect_timeout_s < 0 || n->opts.connect_timeout_s > LIMIT_S_MAX)
+		n->opts.connect_timeout_s = n->opts.connect_timeout_s < 0 ? 0 : LIMIT_S_MAX;
+	if (n->opts.total_timeout_s < 0 || n->opts.total_timeout_s > LIMIT_S_MAX)
+		n->opts.total_timeout_s = n->opts.total_timeout_s < 0 ? 0 : LIMIT_S_MAX;
+	if (n->opts.low_speed_window_s < 0 || n->opts.low_speed_window_s > LIMIT_S_MAX)
+		n->opts.low_speed_window_s = n->opts.low_speed_window_s < 0 ? 0 : LIMIT_S_MAX;
+	if (n->opts.low_speed_bytes < 0 || n->opts.low_speed_bytes > LOW_SPEED_MAX)
+		n->opts.low_speed_bytes = n->opts.low_speed_bytes < 0 ? 0 : LOW_SPEED_MAX;
 	if ((n->opts.client_cert == NULL) != (n->opts.client_key == NULL)) {
 		free(n->buf);
 		free(n);
 		return ward_msg_set(m, WARD_E_INVAL,
-				    "a TLS client certificate needs its key, and a key its "
-				    "certificate");
+		                    "a TLS client certificate needs its key, and a key its "
+		                    "certificate");
 	}
 	n->c.fd = -1;
 	*out = n;
@@ -906,7 +945,7 @@ void ward_net_free(struct ward_net *n)
 }
 
 static ward_err fetch(void *ctx, const char *url, uint64_t offset, uint64_t max, ward_sink_fn sink,
-		      void *sink_ctx, struct ward_msg *m)
+                      void *sink_ctx, struct ward_msg *m)
 {
 	struct ward_net *n = ctx;
 	struct req_head h = {.method = "GET", .offset = offset};
@@ -938,7 +977,8 @@ static ward_err fetch(void *ctx, const char *url, uint64_t offset, uint64_t max,
 
 		skip_body(n);
 		if (status < 400)
-			e = ward_msg_set(m, WARD_E_NET, "%s: HTTP %d: redirect refused", url, status);
+			e = ward_msg_set(m, WARD_E_NET, "%s: HTTP %d: redirect refused", url,
+			                 status);
 		else if (status == 404 || status == 403 || status == 410)
 			e = ward_msg_set(m, WARD_E_NOTFOUND, "%s: HTTP %d", url, status);
 		else
@@ -948,29 +988,29 @@ static ward_err fetch(void *ctx, const char *url, uint64_t offset, uint64_t max,
 	if (offset > 0 && r->status != 206) {
 		conn_close(n, false);
 		e = ward_msg_set(m, WARD_E_UNSUPPORTED,
-				 "%s: server ignored the range request (HTTP %d to bytes=%llu-)", url,
-				 r->status, (unsigned long long)offset);
+		                 "%s: server ignored the range request (HTTP %d to bytes=%llu-)",
+		                 url, r->status, (unsigned long long)offset);
 		goto out;
 	}
 	if (offset > 0 && (!r->has_range || r->range_first != offset)) {
 		conn_close(n, false);
 		e = ward_msg_set(m, WARD_E_UNSUPPORTED,
-				 "%s: server cannot resume at byte %llu (Content-Range %s)", url,
-				 (unsigned long long)offset,
-				 r->has_range ? "starts elsewhere" : "missing or malformed");
+		                 "%s: server cannot resume at byte %llu (Content-Range %s)", url,
+		                 (unsigned long long)offset,
+		                 r->has_range ? "starts elsewhere" : "missing or malformed");
 		goto out;
 	}
 	if (offset == 0 && r->status == 206) {
 		conn_close(n, false);
 		e = ward_msg_set(m, WARD_E_NET, "%s: partial content (HTTP 206) to a plain GET",
-				 url);
+		                 url);
 		goto out;
 	}
 	if (r->framing == WARD_HTTP_LENGTH && r->content_length > max) {
 		conn_close(n, false);
 		e = ward_msg_set(m, WARD_E_TOOBIG, "%s: announced %llu bytes, more than %llu bytes",
-				 url, (unsigned long long)r->content_length,
-				 (unsigned long long)max);
+		                 url, (unsigned long long)r->content_length,
+		                 (unsigned long long)max);
 		goto out;
 	}
 	e = read_body(n, &x, max, sink, sink_ctx, "more than", m);
@@ -986,7 +1026,7 @@ void ward_net_fetcher(struct ward_net *n, struct ward_fetcher *f)
 }
 
 ward_err ward_net_request(struct ward_net *n, const struct ward_net_req *r,
-			  struct ward_net_resp *resp, struct ward_msg *m)
+                          struct ward_net_resp *resp, struct ward_msg *m)
 {
 	struct req_head h;
 	struct ward_buf head;
@@ -995,7 +1035,8 @@ ward_err ward_net_request(struct ward_net *n, const struct ward_net_req *r,
 	ward_err e;
 
 	if (!n || !r || !r->url || !resp)
-		return ward_msg_set(m, WARD_E_INVAL, "HTTP request: missing handle, request or URL");
+		return ward_msg_set(m, WARD_E_INVAL,
+		                    "HTTP request: missing handle, request or URL");
 	memset(&h, 0, sizeof(h));
 	h.method = r->method ? r->method : "GET";
 	ward_buf_init_secret(&head, NET_HEAD_MAX);
@@ -1007,24 +1048,22 @@ ward_err ward_net_request(struct ward_net *n, const struct ward_net_req *r,
 	}
 	if (r->user && !u.tls) {
 		e = ward_msg_set(m, WARD_E_INVAL,
-				 "%s: refusing to send credentials without TLS; use https://",
-				 r->url);
+		                 "%s: refusing to send credentials without TLS; use https://",
+		                 r->url);
 		goto out;
 	}
 	if (r->body_len > 0 && !r->body) {
 		e = ward_msg_set(m, WARD_E_INVAL, "%s: request body missing", r->url);
 		goto out;
 	}
-	if (r->content_type &&
-	    (strnlen(r->content_type, NET_CTYPE_MAX) == NET_CTYPE_MAX ||
-	     strpbrk(r->content_type, "\r\n") != NULL)) {
+	if (r->content_type && !is_field_value(r->content_type, NET_CTYPE_MAX)) {
 		e = ward_msg_set(m, WARD_E_INVAL, "%s: bad content type", r->url);
 		goto out;
 	}
 	h.content_type = r->content_type;
 	/* A body, or a method that carries one, states its length (0 too). */
 	h.body = r->body != NULL || !strcmp(h.method, "POST") || !strcmp(h.method, "PUT") ||
-		 !strcmp(h.method, "PATCH");
+	         !strcmp(h.method, "PATCH");
 	h.body_len = r->body_len;
 	h.user = r->user;
 	h.password = r->password;
@@ -1034,7 +1073,8 @@ ward_err ward_net_request(struct ward_net *n, const struct ward_net_req *r,
 	e = begin(n, &x, &u, &head, r->body, r->body_len, !strcmp(h.method, "HEAD"), m);
 	ward_buf_free(&head); /* wiped: it may hold the credentials */
 	if (e != WARD_OK) {
-		/* net.h's failures: the transfer (NET), the server's certificate (VERIFY), the caller's options (INVAL). */
+		/* net.h's failures: the transfer (NET), the server's certificate (VERIFY), the
+		 * caller's options (INVAL). */
 		if (e != WARD_E_VERIFY && e != WARD_E_INVAL && e != WARD_E_NOMEM)
 			e = WARD_E_NET;
 		goto out;
@@ -1042,8 +1082,8 @@ ward_err ward_net_request(struct ward_net *n, const struct ward_net_req *r,
 	if (n->resp.framing == WARD_HTTP_LENGTH && n->resp.content_length > r->max) {
 		conn_close(n, false);
 		e = ward_msg_set(m, WARD_E_TOOBIG,
-				 "%s: response announced as larger than %llu bytes", r->url,
-				 (unsigned long long)r->max);
+		                 "%s: response announced as larger than %llu bytes", r->url,
+		                 (unsigned long long)r->max);
 		goto out;
 	}
 	if ((e = read_body(n, &x, r->max, r->sink, r->sink_ctx, "response larger than", m)) !=

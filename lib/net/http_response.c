@@ -127,9 +127,8 @@ static int hexval(unsigned char c)
  * the CR. *consumed: bytes taken from in; *done: a whole line is in r->line
  * (CRLF stripped, NUL-terminated). what names the line kind in messages.
  */
-static ward_err take_line(struct ward_http_response *r, const uint8_t *in, size_t len,
-			  size_t limit, const char *what, size_t *consumed, bool *done,
-			  struct ward_msg *m)
+static ward_err take_line(struct ward_http_response *r, const uint8_t *in, size_t len, size_t limit,
+                          const char *what, size_t *consumed, bool *done, struct ward_msg *m)
 {
 	const uint8_t *lf = memchr(in, '\n', len);
 	size_t n = lf != NULL ? (size_t)(lf - in) : len;
@@ -160,11 +159,11 @@ static ward_err status_line(struct ward_http_response *r, struct ward_msg *m)
 	size_t n = r->line_len;
 	char show[44];
 
-	if (n < 12 || memcmp(l, "HTTP/1.", 7) != 0 || (l[7] != '0' && l[7] != '1') ||
-	    l[8] != ' ' || l[9] < '1' || l[9] > '5' || l[10] < '0' || l[10] > '9' ||
-	    l[11] < '0' || l[11] > '9' || (n > 12 && l[12] != ' '))
+	if (n < 12 || memcmp(l, "HTTP/1.", 7) != 0 || (l[7] != '0' && l[7] != '1') || l[8] != ' ' ||
+	    l[9] < '1' || l[9] > '5' || l[10] < '0' || l[10] > '9' || l[11] < '0' || l[11] > '9' ||
+	    (n > 12 && l[12] != ' '))
 		return FAIL(r, m, WARD_E_PARSE, "not an HTTP/1.x status line: \"%s\"",
-			    shown(l, n, show));
+		            shown(l, n, show));
 	for (size_t i = 12; i < n; i++)
 		if (!is_field_char((unsigned char)l[i]))
 			return FAIL(r, m, WARD_E_PARSE, "control character in the status line");
@@ -175,7 +174,7 @@ static ward_err status_line(struct ward_http_response *r, struct ward_msg *m)
 
 /* Content-Length: 1*DIGIT, or a list of equal values ("5, 5"); equal to any earlier one. */
 static ward_err content_length(struct ward_http_response *r, const char *v, size_t n,
-			       struct ward_msg *m)
+                               struct ward_msg *m)
 {
 	size_t i = 0;
 
@@ -194,7 +193,7 @@ static ward_err content_length(struct ward_http_response *r, const char *v, size
 				b--;
 			if (!parse_dec(v + a, b - a, &x))
 				return FAIL(r, m, WARD_E_PARSE,
-					    "Content-Length is not a number below 10^19");
+				            "Content-Length is not a number below 10^19");
 		}
 		if (r->seen_cl && x != r->content_length)
 			return FAIL(r, m, WARD_E_PARSE, "conflicting Content-Length values");
@@ -271,13 +270,13 @@ static ward_err header_line(struct ward_http_response *r, bool trailer, struct w
 	for (name = 0; name < n && l[name] != ':'; name++)
 		if (!is_tchar((unsigned char)l[name]))
 			return FAIL(r, m, WARD_E_PARSE, "malformed header line: \"%s\"",
-				    shown(l, n, show));
+			            shown(l, n, show));
 	if (name == 0 || name == n)
 		return FAIL(r, m, WARD_E_PARSE, "malformed header line: \"%s\"", shown(l, n, show));
 	for (size_t i = name + 1; i < n; i++)
 		if (!is_field_char((unsigned char)l[i]))
 			return FAIL(r, m, WARD_E_PARSE, "control character in header %s",
-				    shown(l, name, show));
+			            shown(l, name, show));
 	a = name + 1;
 	b = n;
 	while (a < b && is_ws((unsigned char)l[a]))
@@ -291,13 +290,13 @@ static ward_err header_line(struct ward_http_response *r, bool trailer, struct w
 	if (ieq(l, name, "transfer-encoding")) {
 		if (r->seen_te)
 			return FAIL(r, m, WARD_E_UNSUPPORTED,
-				    "more than one Transfer-Encoding header");
+			            "more than one Transfer-Encoding header");
 		r->seen_te = true;
 		r->te_chunked = ieq(l + a, b - a, "chunked");
 		if (!r->te_chunked)
 			return FAIL(r, m, WARD_E_UNSUPPORTED,
-				    "Transfer-Encoding \"%s\" (only chunked is supported)",
-				    shown(l + a, b - a, show));
+			            "Transfer-Encoding \"%s\" (only chunked is supported)",
+			            shown(l + a, b - a, show));
 		return WARD_OK;
 	}
 	if (ieq(l, name, "connection")) {
@@ -319,15 +318,15 @@ static ward_err header_line(struct ward_http_response *r, bool trailer, struct w
 
 /* The empty line after the headers: decide how the body is framed. */
 static ward_err end_of_head(struct ward_http_response *r, enum ward_http_event *ev,
-			    struct ward_msg *m)
+                            struct ward_msg *m)
 {
 	if (r->status < 200) {
 		if (r->status == 101)
 			return FAIL(r, m, WARD_E_PARSE,
-				    "101 Switching Protocols, which ward never asks for");
+			            "101 Switching Protocols, which ward never asks for");
 		if (++r->interim > WARD_HTTP_INTERIM_MAX)
 			return FAIL(r, m, WARD_E_PARSE, "more than %d interim (1xx) responses",
-				    WARD_HTTP_INTERIM_MAX);
+			            WARD_HTTP_INTERIM_MAX);
 		/* An interim response has no body: read the next head afresh. */
 		r->state = S_STATUS;
 		r->head_len = 0;
@@ -340,7 +339,7 @@ static ward_err end_of_head(struct ward_http_response *r, enum ward_http_event *
 	}
 	if (r->seen_cl && r->seen_te)
 		return FAIL(r, m, WARD_E_PARSE,
-			    "both Content-Length and Transfer-Encoding (a smuggling attempt?)");
+		            "both Content-Length and Transfer-Encoding (a smuggling attempt?)");
 	if (r->seen_te && r->minor == 0)
 		return FAIL(r, m, WARD_E_PARSE, "Transfer-Encoding in an HTTP/1.0 response");
 	if (r->head_request || r->status == 204 || r->status == 304)
@@ -442,7 +441,7 @@ static ward_err chunk_size_line(struct ward_http_response *r, struct ward_msg *m
 	}
 	if (i == 0 || !chunk_ext_ok(l + i, n - i))
 		return FAIL(r, m, WARD_E_PARSE, "malformed chunk size line: \"%s\"",
-			    shown(l, n, show));
+		            shown(l, n, show));
 	r->left = v;
 	r->state = v == 0 ? S_TRAILER : S_CHUNK_DATA;
 	r->head_len = 0; /* the trailer section gets a head's budget */
@@ -453,20 +452,20 @@ static ward_err chunk_size_line(struct ward_http_response *r, struct ward_msg *m
 static ward_err framing_budget(struct ward_http_response *r, size_t add, struct ward_msg *m)
 {
 	uint64_t allowed = r->body_len > (UINT64_MAX - WARD_HTTP_FRAMING_SLACK) / 16
-				   ? UINT64_MAX
-				   : WARD_HTTP_FRAMING_SLACK + 16 * r->body_len;
+	                       ? UINT64_MAX
+	                       : WARD_HTTP_FRAMING_SLACK + 16 * r->body_len;
 
 	r->framing_bytes += add;
 	if (r->framing_bytes > allowed)
 		return FAIL(r, m, WARD_E_TOOBIG,
-			    "chunk framing (%llu bytes) far larger than the body (%llu bytes)",
-			    (unsigned long long)r->framing_bytes, (unsigned long long)r->body_len);
+		            "chunk framing (%llu bytes) far larger than the body (%llu bytes)",
+		            (unsigned long long)r->framing_bytes, (unsigned long long)r->body_len);
 	return WARD_OK;
 }
 
 ward_err ward_http_response_feed(struct ward_http_response *r, const uint8_t *in, size_t len,
-				 size_t *used, enum ward_http_event *ev, const uint8_t **body,
-				 size_t *body_len, struct ward_msg *m)
+                                 size_t *used, enum ward_http_event *ev, const uint8_t **body,
+                                 size_t *body_len, struct ward_msg *m)
 {
 	size_t i = 0, took;
 	bool done;
@@ -485,10 +484,11 @@ ward_err ward_http_response_feed(struct ward_http_response *r, const uint8_t *in
 		case S_TRAILER: {
 			bool trailer = r->state == S_TRAILER;
 			const char *what = r->state == S_STATUS ? "status line"
-					   : trailer            ? "trailer line"
-								: "header line";
+			                   : trailer            ? "trailer line"
+			                                        : "header line";
 
-			e = take_line(r, in + i, len - i, WARD_HTTP_LINE_MAX, what, &took, &done, m);
+			e = take_line(r, in + i, len - i, WARD_HTTP_LINE_MAX, what, &took, &done,
+			              m);
 			i += took;
 			*used = i;
 			if (e != WARD_OK)
@@ -496,8 +496,8 @@ ward_err ward_http_response_feed(struct ward_http_response *r, const uint8_t *in
 			r->head_len += took;
 			if (r->head_len > WARD_HTTP_HEAD_MAX)
 				return FAIL(r, m, WARD_E_TOOBIG, "response %s larger than %d bytes",
-					    trailer ? "trailer section" : "head",
-					    WARD_HTTP_HEAD_MAX);
+				            trailer ? "trailer section" : "head",
+				            WARD_HTTP_HEAD_MAX);
 			if (trailer && (e = framing_budget(r, took, m)) != WARD_OK)
 				return e;
 			if (!done)
@@ -520,7 +520,7 @@ ward_err ward_http_response_feed(struct ward_http_response *r, const uint8_t *in
 		}
 		case S_CHUNK_SIZE:
 			e = take_line(r, in + i, len - i, WARD_HTTP_CHUNK_LINE_MAX,
-				      "chunk size line", &took, &done, m);
+			              "chunk size line", &took, &done, m);
 			i += took;
 			*used = i;
 			if (e != WARD_OK)
@@ -549,8 +549,8 @@ ward_err ward_http_response_feed(struct ward_http_response *r, const uint8_t *in
 			if (r->state != S_BODY_CLOSE) {
 				r->left -= n;
 				if (r->left == 0)
-					r->state = r->state == S_BODY_LENGTH ? S_END_PENDING
-									     : S_CHUNK_CR;
+					r->state =
+					    r->state == S_BODY_LENGTH ? S_END_PENDING : S_CHUNK_CR;
 			}
 			*ev = WARD_HTTP_BODY;
 			return WARD_OK;
@@ -559,7 +559,7 @@ ward_err ward_http_response_feed(struct ward_http_response *r, const uint8_t *in
 		case S_CHUNK_LF:
 			if (in[i] != (r->state == S_CHUNK_CR ? '\r' : '\n'))
 				return FAIL(r, m, WARD_E_PARSE,
-					    "chunk data not followed by CRLF (chunk size wrong?)");
+				            "chunk data not followed by CRLF (chunk size wrong?)");
 			i++;
 			*used = i;
 			if ((e = framing_budget(r, 1, m)) != WARD_OK)
@@ -574,7 +574,8 @@ ward_err ward_http_response_feed(struct ward_http_response *r, const uint8_t *in
 			*ev = WARD_HTTP_END;
 			return WARD_OK;
 		case S_DEAD:
-			return ward_msg_set(m, WARD_E_PARSE, "response parser used after a failure");
+			return ward_msg_set(m, WARD_E_PARSE,
+			                    "response parser used after a failure");
 		}
 	}
 	*used = i;
@@ -584,7 +585,7 @@ ward_err ward_http_response_feed(struct ward_http_response *r, const uint8_t *in
 }
 
 ward_err ward_http_response_eof(struct ward_http_response *r, enum ward_http_event *ev,
-				struct ward_msg *m)
+                                struct ward_msg *m)
 {
 	*ev = WARD_HTTP_MORE;
 	switch ((enum state)r->state) {
@@ -596,27 +597,28 @@ ward_err ward_http_response_eof(struct ward_http_response *r, enum ward_http_eve
 		return WARD_OK;
 	case S_STATUS:
 		if (r->line_len == 0 && r->interim == 0)
-			return FAIL(r, m, WARD_E_PARSE, "the server closed the connection without "
-							"a response");
+			return FAIL(r, m, WARD_E_PARSE,
+			            "the server closed the connection without "
+			            "a response");
 		return FAIL(r, m, WARD_E_PARSE,
-			    "the server closed the connection in the middle of the head");
+		            "the server closed the connection in the middle of the head");
 	case S_HEADER:
 		return FAIL(r, m, WARD_E_PARSE,
-			    "the server closed the connection in the middle of the head");
+		            "the server closed the connection in the middle of the head");
 	case S_BODY_LENGTH:
 		return FAIL(r, m, WARD_E_PARSE,
-			    "the server closed the connection after %llu of %llu body bytes "
-			    "(Content-Length too large?)",
-			    (unsigned long long)r->body_len, (unsigned long long)r->content_length);
+		            "the server closed the connection after %llu of %llu body bytes "
+		            "(Content-Length too large?)",
+		            (unsigned long long)r->body_len, (unsigned long long)r->content_length);
 	case S_CHUNK_SIZE:
 	case S_CHUNK_DATA:
 	case S_CHUNK_CR:
 	case S_CHUNK_LF:
 	case S_TRAILER:
 		return FAIL(r, m, WARD_E_PARSE,
-			    "the server closed the connection in the middle of the chunked body "
-			    "(after %llu bytes)",
-			    (unsigned long long)r->body_len);
+		            "the server closed the connection in the middle of the chunked body "
+		            "(after %llu bytes)",
+		            (unsigned long long)r->body_len);
 	case S_DEAD:
 		break;
 	}

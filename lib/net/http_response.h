@@ -15,12 +15,12 @@
 
 #include "ward/err.h"
 
-#define WARD_HTTP_LINE_MAX 8192        /* bytes of one head line, CRLF excluded */
-#define WARD_HTTP_HEAD_MAX 16384       /* bytes of a whole head, or of a trailer section */
+#define WARD_HTTP_LINE_MAX       8192  /* bytes of one head line, CRLF excluded */
+#define WARD_HTTP_HEAD_MAX       16384 /* bytes of a whole head, or of a trailer section */
 #define WARD_HTTP_CHUNK_LINE_MAX 1024  /* bytes of a chunk-size line with its extensions */
-#define WARD_HTTP_INTERIM_MAX 8        /* 1xx responses before the final one */
-#define WARD_HTTP_FRAMING_SLACK 65536  /* chunk framing allowed beyond 16 bytes per body byte */
-#define WARD_HTTP_CTYPE_MAX 128        /* Content-Type kept, NUL included */
+#define WARD_HTTP_INTERIM_MAX    8     /* 1xx responses before the final one */
+#define WARD_HTTP_FRAMING_SLACK  65536 /* chunk framing allowed beyond 16 bytes per body byte */
+#define WARD_HTTP_CTYPE_MAX      128   /* Content-Type kept, NUL included */
 
 /* What one call of ward_http_response_feed produced. */
 enum ward_http_event {
@@ -40,16 +40,16 @@ enum ward_http_framing {
 
 struct ward_http_response {
 	/* ---- results, valid from WARD_HTTP_HEAD on ---- */
-	int status;                 /* 200..599 (1xx are consumed here) */
-	int minor;                  /* HTTP/1.<minor>: 0 or 1 */
+	int status; /* 200..599 (1xx are consumed here) */
+	int minor;  /* HTTP/1.<minor>: 0 or 1 */
 	enum ward_http_framing framing;
-	uint64_t content_length;    /* with WARD_HTTP_LENGTH */
-	bool keep_alive;            /* the connection may carry another request afterwards */
-	bool has_range;             /* a valid "Content-Range: bytes first-last/total" was sent */
-	uint64_t range_first;       /* with has_range */
-	uint64_t range_last;        /* with has_range (inclusive) */
+	uint64_t content_length; /* with WARD_HTTP_LENGTH */
+	bool keep_alive;         /* the connection may carry another request afterwards */
+	bool has_range;          /* a valid "Content-Range: bytes first-last/total" was sent */
+	uint64_t range_first;    /* with has_range */
+	uint64_t range_last;     /* with has_range (inclusive) */
 	char content_type[WARD_HTTP_CTYPE_MAX]; /* "" when absent or too long */
-	uint64_t body_len;          /* body bytes handed out so far */
+	uint64_t body_len;                      /* body bytes handed out so far */
 
 	/* ---- parser state ---- */
 	int state;                  /* internal (enum in http_response.c) */
@@ -86,8 +86,8 @@ void ward_http_response_init(struct ward_http_response *r, bool head_request);
  *	}
  */
 ward_err ward_http_response_feed(struct ward_http_response *r, const uint8_t *in, size_t len,
-				 size_t *used, enum ward_http_event *ev, const uint8_t **body,
-				 size_t *body_len, struct ward_msg *m) WARD_MUST_USE;
+                                 size_t *used, enum ward_http_event *ev, const uint8_t **body,
+                                 size_t *body_len, struct ward_msg *m) WARD_MUST_USE;
 
 /*
  * The server closed the connection. WARD_OK with *ev == WARD_HTTP_END when
@@ -95,6 +95,6 @@ ward_err ward_http_response_feed(struct ward_http_response *r, const uint8_t *in
  * complete); otherwise WARD_E_PARSE "closed before the end of ...".
  */
 ward_err ward_http_response_eof(struct ward_http_response *r, enum ward_http_event *ev,
-				struct ward_msg *m) WARD_MUST_USE;
+                                struct ward_msg *m) WARD_MUST_USE;
 
 #endif

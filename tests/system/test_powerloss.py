@@ -13,6 +13,7 @@ every power-on:
 
   * the booted slot holds the factory image or a complete signed image,
   * state.json parses (json.load) and names only valid slot states,
+  * the booted slot is not one wardd recorded as "writing" or "bad",
   * a slot recorded as holding a verified image holds exactly that image;
 
 and with no more cuts the device settles (confirmed slot booted, no trial,
@@ -23,10 +24,13 @@ redundant environment), one in ten GRUB (grub-editenv). A failed run prints
 its seed; `scripts/powerloss-soak 1 SEED` replays it, and the same script
 runs thousands more.
 
+The last tests cut deterministically (strace, on a named syscall) at the
+instants the random runs found to matter: between telling the bootloader and
+recording it, and during an install while the running slot is on trial.
+
 Limitation: killing processes does not lose data the kernel had accepted
 but not yet written to disk, so these runs check the order of wardd's steps
-and its recovery, not its fsync discipline; the fsync order is reviewed
-against agent/agent.h, and the storage-fault tests are in
+and its recovery, not whether each step is fsynced; storage faults are in
 test_agent_faults.py.
 """
 

@@ -1015,12 +1015,12 @@ def test_2000_idle_connections(fleet):
 
 
 def test_idle_connections_at_a_default_fd_limit(fleet):
-    """The same 2000 idle connections against a server started with RLIMIT_NOFILE 1024 (the
-    usual default soft limit, e.g. systemd's): it must keep serving others, not spin on
-    accept() errors."""
+    """The same 2000 idle connections against a one-worker server started with RLIMIT_NOFILE
+    1024 (the usual default soft limit, e.g. systemd's) and the default max_connections
+    (10000): it must keep serving others, not spin on accept() errors."""
     fl = fleet
     fl.set_conf("server", "request_timeout", 30)
-    srv = fl.start(workers=2, nofile=1024)
+    srv = fl.start(workers=1, nofile=1024)
     raise_nofile(8192)
     ctx = tls_context(fl.root)
     idle = []
@@ -1029,16 +1029,23 @@ def test_idle_connections_at_a_default_fd_limit(fleet):
             idle.append(socket.create_connection(("127.0.0.1", srv.port), timeout=10))
         time.sleep(0.5)
         results = []
-        for _ in range(5):
+        for _ in range(3):
             t0 = time.monotonic()
-            r = request(srv.port, ctx, "GET", EST + "/cacerts", timeout=3)
+            r = request(srv.port, ctx, "GET", EST + "/cacerts", timeout=2)
             results.append((r.status, round(time.monotonic() - t0, 2), r.tls_error[:60]))
+            if r.status != 200:
+                break  # one is enough: meanwhile the server may be filling its log
     finally:
         for s in idle:
             s.close()
-    log_lines = len(srv.log().splitlines())
     assert_alive(fl, srv)
-    assert all(st == 200 for st, _, _ in results), f"clients not served while 2000 connections idle: {results}"
+    with open(srv.log_path, "rb") as f:
+        head = [next(f, b"") for _ in range(5)]
+        log_lines = 5 + sum(1 for _ in f)
+    if log_lines > 100:  # keep the evidence, not the megabytes
+        srv.log_path.write_bytes(b"".join(head) + f"[... {log_lines - 5} more lines cut by the test]\n".encode())
+    assert all(st == 200 for st, _, _ in results), (
+        f"clients not served while 2000 connections idle: {results}; the server logged {log_lines} lines")
     assert log_lines < 100, f"the server wrote {log_lines} log lines for 2000 idle connections"
 
 

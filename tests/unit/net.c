@@ -48,9 +48,9 @@
 
 #include "http_response.h"
 
-#define DAY 86400
+#define DAY      86400
 #define BODY_MAX (4u * 1024 * 1024)
-#define REQ_MAX 16384
+#define REQ_MAX  16384
 
 /* ---- the PKI -------------------------------------------------------------- */
 
@@ -81,8 +81,8 @@ static struct ward_key *keygen(void)
 }
 
 static struct ward_cert *issue(const struct ward_cert *issuer, const struct ward_key *ikey,
-			       enum ward_cert_profile prof, const char *cn, const char *dns,
-			       const char *ip, const struct ward_key *k)
+                               enum ward_cert_profile prof, const char *cn, const char *dns,
+                               const char *ip, const struct ward_key *k)
 {
 	struct ward_issue p;
 	struct ward_msg m = {{0}};
@@ -104,7 +104,7 @@ static struct ward_cert *issue(const struct ward_cert *issuer, const struct ward
 }
 
 static void write_pem(const char *name, struct ward_cert *const *certs, size_t n, char *path,
-		      size_t pathlen)
+                      size_t pathlen)
 {
 	struct ward_buf b;
 	struct ward_msg m = {{0}};
@@ -130,7 +130,8 @@ static void write_key(const char *name, const struct ward_key *k, char *path, si
 
 static struct ward_tls_server *tls_server(const char *chain)
 {
-	struct ward_tls_server_opts o = {.cert_chain = chain, .key = P.key, .client_ca = P.client_ca};
+	struct ward_tls_server_opts o = {
+	    .cert_chain = chain, .key = P.key, .client_ca = P.client_ca};
 	struct ward_tls_server *s = NULL;
 	struct ward_msg m = {{0}};
 
@@ -154,14 +155,14 @@ static int pki_setup(void **state)
 	P.oroot_key = keygen();
 	P.root = issue(NULL, P.root_key, WARD_CERT_ROOT_CA, "ward root CA", NULL, NULL, P.root_key);
 	P.iss = issue(P.root, P.root_key, WARD_CERT_ISSUING_CA, "ward issuing CA", NULL, NULL,
-		      P.iss_key);
+	              P.iss_key);
 	P.srv = issue(P.iss, P.iss_key, WARD_CERT_SERVER, "localhost", "localhost", "127.0.0.1",
-		      P.srv_key);
-	P.wrong = issue(P.iss, P.iss_key, WARD_CERT_SERVER, "wrong.example", "wrong.example",
-			NULL, P.srv_key);
+	              P.srv_key);
+	P.wrong = issue(P.iss, P.iss_key, WARD_CERT_SERVER, "wrong.example", "wrong.example", NULL,
+	                P.srv_key);
 	P.dev = issue(P.iss, P.iss_key, WARD_CERT_DEVICE, "DEV-0042", NULL, NULL, P.dev_key);
-	P.oroot = issue(NULL, P.oroot_key, WARD_CERT_ROOT_CA, "other root CA", NULL, NULL,
-			P.oroot_key);
+	P.oroot =
+	    issue(NULL, P.oroot_key, WARD_CERT_ROOT_CA, "other root CA", NULL, NULL, P.oroot_key);
 	write_pem("root.pem", &P.root, 1, P.root_pem, sizeof(P.root_pem));
 	write_pem("other-root.pem", &P.oroot, 1, P.oroot_pem, sizeof(P.oroot_pem));
 	two[0] = P.srv;
@@ -229,13 +230,13 @@ struct srv {
 	const struct step *steps;
 	size_t nsteps;
 	int trickle_ms;
-	atomic_int accepted;   /* connections */
-	atomic_int requests;   /* requests read */
+	atomic_int accepted; /* connections */
+	atomic_int requests; /* requests read */
 	atomic_bool stop;
 	pthread_mutex_t mu;    /* guards what follows */
 	char req[REQ_MAX + 1]; /* the last request, head and body */
 	size_t reqlen;
-	char peer_cn[128];     /* CN of the last verified client certificate, "" for none */
+	char peer_cn[128]; /* CN of the last verified client certificate, "" for none */
 };
 
 struct peer {
@@ -418,7 +419,8 @@ static void *serve(void *arg)
 			struct ward_cert_info info;
 
 			p.ssl = ward_tls_server_ssl(s->tls);
-			if (p.ssl == NULL || SSL_set_fd(p.ssl, p.fd) != 1 || SSL_accept(p.ssl) != 1) {
+			if (p.ssl == NULL || SSL_set_fd(p.ssl, p.fd) != 1 ||
+			    SSL_accept(p.ssl) != 1) {
 				ERR_clear_error();
 				SSL_free(p.ssl);
 				close(p.fd);
@@ -443,30 +445,54 @@ static void *serve(void *arg)
 	return NULL;
 }
 
-static void srv_start(struct srv *s, struct ward_tls_server *tls, const struct step *steps,
-		      size_t nsteps)
+/* Listen on the loopback address of family (AF_INET or AF_INET6); false when there is none. */
+static bool srv_start_family(struct srv *s, int family, struct ward_tls_server *tls,
+                             const struct step *steps, size_t nsteps)
 {
-	struct sockaddr_in a;
-	socklen_t alen = sizeof(a);
+	struct sockaddr_storage a;
+	socklen_t alen;
 	int one = 1;
 
 	memset(s, 0, sizeof(*s));
-	pthread_mutex_init(&s->mu, NULL);
 	s->tls = tls;
 	s->steps = steps;
 	s->nsteps = nsteps;
 	s->trickle_ms = 500;
-	s->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(s->lfd >= 0);
+	s->lfd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s->lfd < 0)
+		return false;
 	(void)setsockopt(s->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(s->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	if (family == AF_INET6) {
+		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&a;
+
+		a6->sin6_family = AF_INET6;
+		a6->sin6_addr = in6addr_loopback;
+		alen = sizeof(*a6);
+	} else {
+		struct sockaddr_in *a4 = (struct sockaddr_in *)&a;
+
+		a4->sin_family = AF_INET;
+		a4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		alen = sizeof(*a4);
+	}
+	if (bind(s->lfd, (struct sockaddr *)&a, alen) != 0) {
+		close(s->lfd);
+		return false;
+	}
 	assert_int_equal(listen(s->lfd, 16), 0);
 	assert_int_equal(getsockname(s->lfd, (struct sockaddr *)&a, &alen), 0);
-	s->port = ntohs(a.sin_port);
+	s->port = ntohs(family == AF_INET6 ? ((struct sockaddr_in6 *)&a)->sin6_port
+	                                   : ((struct sockaddr_in *)&a)->sin_port);
+	pthread_mutex_init(&s->mu, NULL);
 	assert_int_equal(pthread_create(&s->th, NULL, serve, s), 0);
+	return true;
+}
+
+static void srv_start(struct srv *s, struct ward_tls_server *tls, const struct step *steps,
+                      size_t nsteps)
+{
+	assert_true(srv_start_family(s, AF_INET, tls, steps, nsteps));
 }
 
 static void srv_stop(struct srv *s)
@@ -478,10 +504,10 @@ static void srv_stop(struct srv *s)
 }
 
 static void url_of(const struct srv *s, const char *scheme, const char *host, const char *path,
-		   char *out, size_t n)
+                   char *out, size_t n)
 {
 	assert_int_equal(ward_snprintf(out, n, "%s://%s:%d%s", scheme, host, s->port, path),
-			 WARD_OK);
+	                 WARD_OK);
 }
 
 /* ---- the client side ---------------------------------------------------------- */
@@ -502,7 +528,7 @@ static struct ward_net *net_new(const struct ward_net_opts *o)
 
 /* Fetch url through n's fetcher into body (initialised here); the error and message come back. */
 static ward_err fetch(struct ward_net *n, const char *url, uint64_t offset, uint64_t max,
-		      struct ward_buf *body, struct ward_msg *m)
+                      struct ward_buf *body, struct ward_msg *m)
 {
 	struct ward_fetcher f;
 
@@ -514,7 +540,7 @@ static ward_err fetch(struct ward_net *n, const char *url, uint64_t offset, uint
 
 /* One plain fetch against a one-step server: its error, body and message. */
 static ward_err fetch_one(const struct step *st, uint64_t max, struct ward_buf *body,
-			  struct ward_msg *m)
+                          struct ward_msg *m)
 {
 	struct srv s;
 	struct ward_net *n = net_new(NULL);
@@ -547,7 +573,7 @@ static double now_s(void)
 
 /* Parse all of in, one call or `step` bytes at a time, ending with EOF when eof. */
 static ward_err parse(const char *in, size_t len, size_t step, bool eof, bool head_req,
-		      struct ward_http_response *r, struct ward_buf *body, struct ward_msg *m)
+                      struct ward_http_response *r, struct ward_buf *body, struct ward_msg *m)
 {
 	size_t off = 0;
 	bool ended = false;
@@ -563,8 +589,8 @@ static ward_err parse(const char *in, size_t len, size_t step, bool eof, bool he
 
 		if (step && avail > step)
 			avail = step;
-		e = ward_http_response_feed(r, (const uint8_t *)in + off, avail, &used, &ev, &b, &bl,
-					    m);
+		e = ward_http_response_feed(r, (const uint8_t *)in + off, avail, &used, &ev, &b,
+		                            &bl, m);
 		if (e != WARD_OK)
 			return e;
 		off += used;
@@ -601,7 +627,8 @@ static void test_parser_framings(void **state)
 	     "5;name=val;q=\"a \\\"b\\\"\"\r\nhello\r\n6 ; x\r\n world\r\n0;last\r\n"
 	     "X-Trailer: 1\r\nX-Other: two\r\n\r\n",
 	     false, "hello world", true, 200},
-	    {"HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\n\r\n00000A\r\n0123456789\r\n0\r\n\r\n",
+	    {"HTTP/1.1 200 OK\r\nTransfer-Encoding: "
+	     "Chunked\r\n\r\n00000A\r\n0123456789\r\n0\r\n\r\n",
 	     false, "0123456789", true, 200},
 	    {"HTTP/1.1 200 OK\r\n\r\nuntil the end", true, "until the end", false, 200},
 	    {"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nhi", false, "hi",
@@ -630,7 +657,7 @@ static void test_parser_framings(void **state)
 			e = parse(ok[i].in, strlen(ok[i].in), step, ok[i].eof, false, r, &body, &m);
 			if (e != WARD_OK)
 				fail_msg("case %zu step %zu: %s: %s", i, step, ward_err_name(e),
-					 m.text);
+				         m.text);
 			assert_int_equal(r->status, ok[i].status);
 			assert_body(&body, ok[i].body);
 			assert_int_equal(r->keep_alive, ok[i].keep);
@@ -647,7 +674,7 @@ static void test_parser_details(void **state)
 	struct ward_msg m = {{0}};
 	const char *head = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n";
 	const char *range = "HTTP/1.1 206 Partial Content\r\nContent-Type: application/x-thing\r\n"
-			    "Content-Range: bytes 10-19/20\r\nContent-Length: 10\r\n\r\n0123456789";
+	                    "Content-Range: bytes 10-19/20\r\nContent-Length: 10\r\n\r\n0123456789";
 	const char *extra = "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nab";
 	const char *cut = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhel";
 	const char *cut_chunk = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel";
@@ -666,23 +693,22 @@ static void test_parser_details(void **state)
 	assert_string_equal(r->content_type, "application/x-thing");
 	ward_buf_free(&body);
 	/* Bytes after the end are not consumed (they are not this response's). */
-	assert_int_equal(parse(extra, strlen(extra), 0, false, false, r, &body, &m),
-			 WARD_E_EXISTS);
+	assert_int_equal(parse(extra, strlen(extra), 0, false, false, r, &body, &m), WARD_E_EXISTS);
 	ward_buf_free(&body);
 	/* A truncated body is an error at EOF, not a short success. */
-	assert_int_equal(parse(cut, strlen(cut), 0, true, false, r, &body, &m),
-			 WARD_E_PARSE);
+	assert_int_equal(parse(cut, strlen(cut), 0, true, false, r, &body, &m), WARD_E_PARSE);
 	assert_non_null(strstr(m.text, "3 of 5"));
 	ward_buf_free(&body);
 	assert_int_equal(parse(cut_chunk, strlen(cut_chunk), 0, true, false, r, &body, &m),
-			 WARD_E_PARSE);
+	                 WARD_E_PARSE);
 	ward_buf_free(&body);
 	assert_int_equal(parse("", 0, 0, true, false, r, &body, &m), WARD_E_PARSE);
 	assert_non_null(strstr(m.text, "without a response"));
 	ward_buf_free(&body);
 	/* A content type of 128 bytes or more is dropped, not cut. */
 	{
-		static const char start[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nContent-Type: ";
+		static const char start[] =
+		    "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nContent-Type: ";
 		char big[512];
 
 		memset(big, 0, sizeof(big));
@@ -748,7 +774,8 @@ static void test_parser_malformed(void **state)
 			ward_err e;
 
 			assert_non_null(r);
-			e = parse(malformed[i], strlen(malformed[i]), step, true, false, r, &body, &m);
+			e = parse(malformed[i], strlen(malformed[i]), step, true, false, r, &body,
+			          &m);
 			if (e == WARD_OK || e == WARD_E_EXISTS || e == WARD_E_NOTFOUND)
 				fail_msg("malformed case %zu accepted: %s", i, malformed[i]);
 			assert_true(m.text[0] != '\0');
@@ -760,10 +787,10 @@ static void test_parser_malformed(void **state)
 				const uint8_t *b;
 				size_t bl;
 
-				assert_int_not_equal(ward_http_response_feed(r, (const uint8_t *)"x",
-									     1, &used, &ev, &b,
-									     &bl, NULL),
-						     WARD_OK);
+				assert_int_not_equal(
+				    ward_http_response_feed(r, (const uint8_t *)"x", 1, &used, &ev,
+				                            &b, &bl, NULL),
+				    WARD_OK);
 			}
 			ward_buf_free(&body);
 			free(r);
@@ -786,7 +813,7 @@ static void test_parser_limits(void **state)
 		assert_int_equal(ward_buf_printf(&in, "X-Flood-%03d: %090d\r\n", i, 0), WARD_OK);
 	assert_int_equal(ward_buf_printf(&in, "\r\n"), WARD_OK);
 	assert_int_equal(parse((const char *)in.p, in.len, 0, true, false, r, &body, &m),
-			 WARD_E_TOOBIG);
+	                 WARD_E_TOOBIG);
 	assert_non_null(strstr(m.text, "16384"));
 	ward_buf_free(&body);
 	ward_buf_reset(&in);
@@ -796,7 +823,7 @@ static void test_parser_limits(void **state)
 		assert_int_equal(ward_buf_append(&in, "a", 1), WARD_OK);
 	assert_int_equal(ward_buf_printf(&in, "\r\n\r\n"), WARD_OK);
 	assert_int_equal(parse((const char *)in.p, in.len, 0, true, false, r, &body, &m),
-			 WARD_E_TOOBIG);
+	                 WARD_E_TOOBIG);
 	assert_non_null(strstr(m.text, "8192"));
 	ward_buf_free(&body);
 	ward_buf_reset(&in);
@@ -804,12 +831,12 @@ static void test_parser_limits(void **state)
 	for (int i = 0; i < 10; i++)
 		assert_int_equal(ward_buf_printf(&in, "HTTP/1.1 100 Continue\r\n\r\n"), WARD_OK);
 	assert_int_equal(parse((const char *)in.p, in.len, 0, true, false, r, &body, &m),
-			 WARD_E_PARSE);
+	                 WARD_E_PARSE);
 	ward_buf_free(&body);
 	ward_buf_reset(&in);
 	/* Chunk framing dwarfing the body: one byte per chunk, 1000 bytes of extension each. */
-	assert_int_equal(ward_buf_printf(&in, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"),
-			 WARD_OK);
+	assert_int_equal(
+	    ward_buf_printf(&in, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"), WARD_OK);
 	for (int i = 0; i < 200; i++) {
 		assert_int_equal(ward_buf_printf(&in, "1;x="), WARD_OK);
 		for (int k = 0; k < 990; k++)
@@ -817,19 +844,20 @@ static void test_parser_limits(void **state)
 		assert_int_equal(ward_buf_printf(&in, "\r\nz\r\n"), WARD_OK);
 	}
 	assert_int_equal(parse((const char *)in.p, in.len, 0, true, false, r, &body, &m),
-			 WARD_E_TOOBIG);
+	                 WARD_E_TOOBIG);
 	assert_non_null(strstr(m.text, "framing"));
 	ward_buf_free(&body);
 	ward_buf_reset(&in);
 	/* A chunk-size line over 1 KiB. */
-	assert_int_equal(ward_buf_printf(&in, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-					      "1;x="),
-			 WARD_OK);
+	assert_int_equal(ward_buf_printf(&in,
+	                                 "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+	                                 "1;x="),
+	                 WARD_OK);
 	for (int k = 0; k < 1100; k++)
 		assert_int_equal(ward_buf_append(&in, "y", 1), WARD_OK);
 	assert_int_equal(ward_buf_printf(&in, "\r\nz\r\n0\r\n\r\n"), WARD_OK);
 	assert_int_equal(parse((const char *)in.p, in.len, 0, true, false, r, &body, &m),
-			 WARD_E_TOOBIG);
+	                 WARD_E_TOOBIG);
 	ward_buf_free(&body);
 	ward_buf_free(&in);
 	free(r);
@@ -863,9 +891,9 @@ static void test_content_length_and_keepalive(void **state)
 	{
 		char host[64];
 
-		assert_int_equal(ward_snprintf(host, sizeof(host), "\r\nHost: 127.0.0.1:%d\r\n",
-					       s.port),
-				 WARD_OK);
+		assert_int_equal(
+		    ward_snprintf(host, sizeof(host), "\r\nHost: 127.0.0.1:%d\r\n", s.port),
+		    WARD_OK);
 		assert_non_null(strstr(s.req, host));
 	}
 	assert_null(strstr(s.req, "Range:"));
@@ -1245,8 +1273,8 @@ static void test_request(void **state)
 	    {"HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain; charset=utf-8\r\n"
 	     "Content-Length: 9\r\n\r\nbad thing",
 	     0, 0, KEEP},
-	    {"HTTP/1.1 301 Moved\r\nLocation: https://elsewhere/\r\nContent-Length: 0\r\n\r\n", 0, 0,
-	     KEEP},
+	    {"HTTP/1.1 301 Moved\r\nLocation: https://elsewhere/\r\nContent-Length: 0\r\n\r\n", 0,
+	     0, KEEP},
 	    {"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n", 0, 1000, KEEP},
 	};
 	struct srv s;
@@ -1373,6 +1401,69 @@ static void test_bad_arguments(void **state)
 	ward_net_free(NULL);
 }
 
+static ward_err slow_sink(void *ctx, const void *d, size_t n)
+{
+	(void)d;
+	*(uint64_t *)ctx += n;
+	usleep(20 * 1000);
+	return WARD_OK;
+}
+
+static void test_total_timeout_steady_stream(void **state)
+{
+	/* Fast enough for the speed floor, endless enough to pass the total time limit. */
+	static const struct step endless[] = {
+	    {"HTTP/1.1 200 OK\r\nContent-Length: 1000000000\r\n\r\n", 0, 1000000000, CLOSE}};
+	struct ward_net_opts o = {.total_timeout_s = 1};
+	struct srv s;
+	struct ward_net *n = net_new(&o);
+	struct ward_fetcher f;
+	struct ward_msg m = {{0}};
+	uint64_t got = 0;
+	char url[128];
+	double t0, dt;
+
+	(void)state;
+	srv_start(&s, NULL, endless, 1);
+	url_of(&s, "http", "127.0.0.1", "/endless", url, sizeof(url));
+	ward_net_fetcher(n, &f);
+	t0 = now_s();
+	assert_int_equal(f.fetch(f.ctx, url, 0, UINT64_MAX, slow_sink, &got, &m), WARD_E_NET);
+	dt = now_s() - t0;
+	assert_non_null(strstr(m.text, "timed out"));
+	assert_true(got > 0);
+	if (dt < 0.9 || dt > 2.0)
+		fail_msg("stopped after %.2f s, limit 1 s", dt);
+	ward_net_free(n);
+	srv_stop(&s);
+}
+
+static void test_ipv6_literal(void **state)
+{
+	static const struct step st[] = {
+	    {"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nv6", 0, 0, KEEP}};
+	struct srv s;
+	struct ward_net *n;
+	struct ward_buf body;
+	struct ward_msg m;
+	char url[128], host[64];
+
+	(void)state;
+	if (!srv_start_family(&s, AF_INET6, NULL, st, 1))
+		skip();
+	n = net_new(NULL);
+	url_of(&s, "http", "[::1]", "/six", url, sizeof(url));
+	if (fetch(n, url, 0, 100, &body, &m) != WARD_OK)
+		fail_msg("%s", m.text);
+	assert_body(&body, "v6");
+	assert_int_equal(ward_snprintf(host, sizeof(host), "\r\nHost: [::1]:%d\r\n", s.port),
+	                 WARD_OK);
+	assert_non_null(strstr(s.req, host));
+	ward_buf_free(&body);
+	ward_net_free(n);
+	srv_stop(&s);
+}
+
 /* ---- TLS ------------------------------------------------------------------------------ */
 
 static const struct step tls_ok[] = {
@@ -1406,6 +1497,31 @@ static void test_tls_verify_ok(void **state)
 	/* No client certificate configured: none presented. */
 	assert_string_equal(s.peer_cn, "");
 	ward_net_free(n);
+	srv_stop(&s);
+}
+
+static void test_tls_many_handles(void **state)
+{
+	/* Each handle makes its own TLS context: far more than OpenSSL's 127 BIO type indices. */
+	struct ward_net_opts o = {.ca_file = P.root_pem};
+	struct srv s;
+	char url[128];
+
+	(void)state;
+	srv_start(&s, P.server, tls_ok, 1);
+	url_of(&s, "https", "localhost", "/t", url, sizeof(url));
+	for (int i = 0; i < 160; i++) {
+		struct ward_net *n = net_new(&o);
+		struct ward_buf body;
+		struct ward_msg m;
+
+		if (fetch(n, url, 0, 100, &body, &m) != WARD_OK)
+			fail_msg("handle %d: %s", i, m.text);
+		assert_body(&body, "secret");
+		ward_buf_free(&body);
+		ward_net_free(n);
+	}
+	assert_int_equal(atomic_load(&s.accepted), 160);
 	srv_stop(&s);
 }
 
@@ -1589,7 +1705,10 @@ int main(void)
 	    cmocka_unit_test(test_slow_servers),
 	    cmocka_unit_test(test_request),
 	    cmocka_unit_test(test_bad_arguments),
+	    cmocka_unit_test(test_total_timeout_steady_stream),
+	    cmocka_unit_test(test_ipv6_literal),
 	    cmocka_unit_test(test_tls_verify_ok),
+	    cmocka_unit_test(test_tls_many_handles),
 	    cmocka_unit_test(test_tls_wrong_ca),
 	    cmocka_unit_test(test_tls_hostname_mismatch),
 	    cmocka_unit_test(test_tls_client_cert),
