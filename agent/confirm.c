@@ -75,7 +75,8 @@ ward_err agent_run(const char *command, unsigned timeout, bool *ok, char *why, s
 		if (r < 0 && errno != EINTR)
 			return ward_msg_set(m, WARD_E_IO, "waitpid: %s", strerror(errno));
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (now.tv_sec - start.tv_sec >= (time_t)timeout) {
+		if ((long long)(now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 >=
+		    (long long)timeout * 1000) {
 			kill(-pid, SIGKILL);
 			kill(pid, SIGKILL);
 			waitpid(pid, &status, 0);
@@ -221,13 +222,19 @@ ward_err agent_confirm_boot(const struct agent_config *cfg, char *summary, size_
 	} else {
 		snprintf(line, sizeof(line), "running slot %s, nothing to confirm", agent_slot_name(booted));
 	}
-	if (st.slot[booted].state == AGENT_SLOT_UNKNOWN || st.slot[booted].state == AGENT_SLOT_TRIAL) {
-		/* the slot we run from and no trial of it pending: it is the good one */
-		if (q.trial != booted) {
-			st.slot[booted].state = AGENT_SLOT_GOOD;
-			raise_floor(&st, booted);
-			changed = true;
-		}
+	/*
+	 * The slot we run from, with no trial of it pending and the bootloader
+	 * calling it good, is the good one whatever state.json says: power may
+	 * have failed after the bootloader was updated and before the state was
+	 * saved (a slot left "installed" or "trial"). A slot recorded bad keeps
+	 * that record: wardd moves the bootloader away before recording it.
+	 */
+	if (q.trial != booted && q.good == booted && st.slot[booted].state != AGENT_SLOT_GOOD &&
+	    st.slot[booted].state != AGENT_SLOT_BAD) {
+		st.slot[booted].state = AGENT_SLOT_GOOD;
+		st.slot[booted].reason[0] = '\0';
+		raise_floor(&st, booted);
+		changed = true;
 	}
 	if (changed)
 		e = agent_state_save(cfg, &st, m);

@@ -262,6 +262,26 @@ ward_err agent_install_begin(const struct agent_config *cfg, struct agent_instal
 	if (e)
 		goto out;
 	in->slot = 1 - in->booted;
+	{
+		/*
+		 * Ask the bootloader, not only state.json (a power cut may have left
+		 * the record behind): never write the slot the bootloader falls back
+		 * to while the running slot is still on trial or unconfirmed.
+		 */
+		const struct agent_boot_ops *ops = agent_boot_ops(cfg);
+		struct agent_boot_state q;
+
+		e = ops->query(cfg, &q, m);
+		if (e)
+			goto out;
+		if (q.trial == in->booted || q.good != in->booted) {
+			e = ward_msg_set(m, WARD_E_DENIED,
+					 "the running slot %s is not confirmed yet (slot %s is the bootloader's "
+					 "fallback); let wardd confirm it first",
+					 agent_slot_name(in->booted), agent_slot_name(in->slot));
+			goto out;
+		}
+	}
 	if (in->st.slot[in->booted].state == AGENT_SLOT_TRIAL) {
 		e = ward_msg_set(m, WARD_E_DENIED,
 				 "the running slot %s is still on trial; let wardd confirm it (or mark it) first",
