@@ -61,29 +61,6 @@ enum { EX_SUCCESS = 0, EX_FAIL = 1, EX_USAGE = 2 };
 
 /* ---- shared by the deployment commands -------------------------------- */
 
-bool cli_ident_ok(const char *s, size_t max)
-{
-	size_t n = s ? strlen(s) : 0;
-
-	if (n == 0 || n > max)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      c == '-' || c == '_' || c == '.'))
-			return false;
-	}
-	return true;
-}
-
-void cli_utc(time_t t, char out[21])
-{
-	struct tm tm;
-
-	if (!gmtime_r(&t, &tm) || strftime(out, 21, "%Y-%m-%dT%H:%M:%SZ", &tm) != 20)
-		memcpy(out, "0000-00-00T00:00:00Z", 21); /* unrepresentable: never expected */
-}
-
 ward_err cli_deploy_open(const char *conf_path, struct srv_conf *c, struct srv_store **s,
                          struct ward_msg *m)
 {

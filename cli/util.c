@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -285,4 +286,29 @@ ward_err cli_parse_duration(const char *s, long long *out)
 		return WARD_E_PARSE;
 	*out = v * mult;
 	return WARD_OK;
+}
+
+/* ---- shared by several subcommands (moved here from init.c: no database) ---- */
+
+bool cli_ident_ok(const char *s, size_t max)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	if (n == 0 || n > max)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      c == '-' || c == '_' || c == '.'))
+			return false;
+	}
+	return true;
+}
+
+void cli_utc(time_t t, char out[21])
+{
+	struct tm tm;
+
+	if (!gmtime_r(&t, &tm) || strftime(out, 21, "%Y-%m-%dT%H:%M:%SZ", &tm) != 20)
+		memcpy(out, "0000-00-00T00:00:00Z", 21); /* unrepresentable: never expected */
 }
