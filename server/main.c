@@ -13,6 +13,7 @@
 #include <event2/util.h>
 #include <getopt.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,7 +58,10 @@ static int bind_socket(struct srv_conf *c)
 		return -1;
 	}
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* TCP_NODELAY is inherited by accepted sockets: a reply split into TLS
+	 * records must not wait for the client's delayed ACK (40 ms per reply) */
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0 ||
 	    bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 4096) != 0) {
 		fprintf(stderr, "ward-server: cannot listen on %s:%u: %s\n", c->listen_addr, c->listen_port,
 			strerror(errno));

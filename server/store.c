@@ -357,6 +357,7 @@ enum tx_mode {
 	TX_NONE,  /* one statement on its own (atomic by itself) */
 	TX_READ,  /* several reads that must see one snapshot */
 	TX_WRITE, /* anything that changes the database */
+	TX_WRITE_LAZY, /* a change that may be lost in a crash (check-in facts): no fsync wait */
 };
 
 #define TX_ATTEMPTS 10
@@ -375,7 +376,9 @@ static ward_err run_tx(struct srv_store *s, enum tx_mode mode, tx_body body, voi
 		if (mode == TX_NONE) {
 			e = body(s, ctx, m);
 		} else {
-			e = s->be->begin(s->conn, mode == TX_WRITE, m);
+			e = s->be->begin(s->conn,
+					 mode == TX_READ ? SRV_TX_READ
+					 : mode == TX_WRITE_LAZY ? SRV_TX_WRITE_LAZY : SRV_TX_WRITE, m);
 			if (!e) {
 				e = body(s, ctx, m);
 				if (!e)
@@ -1451,7 +1454,7 @@ ward_err srv_checkin(struct srv_store *s, const char *serial, const char *facts,
 		}
 		json_decref(v);
 	}
-	return run_tx(s, TX_WRITE, checkin_tx, &c, m);
+	return run_tx(s, TX_WRITE_LAZY, checkin_tx, &c, m); /* facts are replaced by the next check-in */
 }
 
 /* ---- listings ------------------------------------------------------------ */

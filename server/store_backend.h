@@ -75,7 +75,9 @@ struct srv_backend {
 	void (*close)(void *conn); /* accepts NULL */
 	/* Start a transaction: write ones take the database's write lock up front
 	 * (SQLite BEGIN IMMEDIATE); read ones see one snapshot throughout. */
-	ward_err (*begin)(void *conn, bool write, struct ward_msg *m);
+	/* mode: SRV_TX_READ, SRV_TX_WRITE, or SRV_TX_WRITE_LAZY (a write whose
+	 * commit need not wait for the disk: losing it in a crash is acceptable) */
+	ward_err (*begin)(void *conn, int mode, struct ward_msg *m);
 	ward_err (*commit)(void *conn, struct ward_msg *m);
 	void (*rollback)(void *conn); /* harmless without a transaction */
 	/* Take lock `which` until the end of the transaction (no-op where the
@@ -101,5 +103,9 @@ extern const struct srv_backend srv_backend_pg;
  * server/schema.sql says the same.
  */
 size_t srv_store_migrations(const char **bootstrap, const char *const **sql);
+
+#define SRV_TX_READ 0
+#define SRV_TX_WRITE 1
+#define SRV_TX_WRITE_LAZY 2
 
 #endif

@@ -264,7 +264,7 @@ static ward_err pg_command(struct pg_conn *c, const char *sql, const char *want,
 	return e;
 }
 
-static ward_err pg_begin(void *conn, bool write, struct ward_msg *m)
+static ward_err pg_begin(void *conn, int mode, struct ward_msg *m)
 {
 	struct pg_conn *c = conn;
 	ward_err e;
@@ -273,10 +273,13 @@ static ward_err pg_begin(void *conn, bool write, struct ward_msg *m)
 	c->committing = false;
 	e = pg_ensure(c, m);
 	if (!e)
-		e = pg_command(c, write ? "BEGIN ISOLATION LEVEL READ COMMITTED"
-					: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+		e = pg_command(c, mode != SRV_TX_READ ? "BEGIN ISOLATION LEVEL READ COMMITTED"
+						      : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
 			       NULL, m);
 	c->in_tx = !e;
+	/* a write that may be lost in a crash need not wait for the WAL flush */
+	if (!e && mode == SRV_TX_WRITE_LAZY)
+		e = pg_command(c, "SET LOCAL synchronous_commit = off", NULL, m);
 	return e;
 }
 

@@ -285,12 +285,23 @@ static const char SQ_BEGIN_READ[] = "BEGIN DEFERRED";
 static const char SQ_COMMIT[] = "COMMIT";
 static const char SQ_ROLLBACK[] = "ROLLBACK";
 
-static ward_err sq_begin(void *conn, bool write, struct ward_msg *m)
+static ward_err sq_begin(void *conn, int mode, struct ward_msg *m)
 {
 	struct sq_conn *c = conn;
+	ward_err e;
 
 	c->retry = false;
-	return sq_exec(c, write ? SQ_BEGIN_WRITE : SQ_BEGIN_READ, NULL, 0, NULL, NULL, NULL, m);
+	/* WAL with synchronous=NORMAL: the commit is atomic and ordered but not
+	 * fsynced until the next checkpoint; only for writes that may be lost */
+	if (mode != SRV_TX_READ) {
+		e = sq_exec(c, mode == SRV_TX_WRITE_LAZY ? "PRAGMA synchronous = NORMAL"
+							 : "PRAGMA synchronous = FULL",
+			    NULL, 0, NULL, NULL, NULL, m);
+		if (e)
+			return e;
+	}
+	return sq_exec(c, mode != SRV_TX_READ ? SQ_BEGIN_WRITE : SQ_BEGIN_READ, NULL, 0, NULL, NULL,
+		       NULL, m);
 }
 
 static ward_err sq_commit(void *conn, struct ward_msg *m)
