@@ -1881,7 +1881,7 @@ static int cmd_add(const struct args *a)
 	struct repo r;
 	uint64_t length = 0;
 	bool replaced;
-	int idx, rc = EX_FAIL;
+	int idx = 0, rc = EX_FAIL; /* set by targets_role */
 	ward_err e;
 
 	memset(&r, 0, sizeof(r));
@@ -1957,7 +1957,7 @@ static int cmd_remove(const struct args *a)
 	const char *rname = a->set[OPT_ROLE] ? a->val[OPT_ROLE] : "targets";
 	json_t *targets;
 	struct repo r;
-	int idx, rc = EX_FAIL;
+	int idx = 0, rc = EX_FAIL; /* set by targets_role */
 	ward_err e;
 
 	memset(&r, 0, sizeof(r));
@@ -2056,7 +2056,7 @@ static int cmd_delegate(const struct args *a)
 	struct keyset ks;
 	struct repo r;
 	struct role *ro;
-	int parent, rc = EX_FAIL;
+	int parent = 0, rc = EX_FAIL; /* set by targets_role */
 	ward_err e;
 
 	memset(&ks, 0, sizeof(ks));

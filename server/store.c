@@ -744,7 +744,7 @@ static ward_err verify_row(void *arg, const struct srv_row *r, struct ward_msg *
 {
 	struct verify_ctx *v = arg;
 	const char *prev_hash = r->val[5] ? r->val[5] : "";
-	int64_t seq;
+	int64_t seq = 0;
 
 	if (v->broken)
 		return WARD_OK; /* the verdict stands; the remaining rows are drained unread */
@@ -1135,7 +1135,7 @@ static ward_err renew_tx(struct srv_store *s, void *arg, struct ward_msg *m)
 	const struct srv_param pdev[] = {SRV_TEXT(c->serial), SRV_TEXT(c->cert_serial),
 					 SRV_I64(c->not_after)};
 	char previous[SRV_CERT_SERIAL_MAX + 1];
-	enum srv_device_status st;
+	enum srv_device_status st = SRV_DEVICE_REVOKED; /* fail closed until read */
 	json_t *detail = NULL;
 	struct one o = {0};
 	ward_err e;
@@ -1274,7 +1274,7 @@ ward_err srv_cert_status(struct srv_store *s, const char *cert_serial, char *dev
 {
 	char dev[FIELD_SIZE(struct srv_device, serial)];
 	char cur[SRV_CERT_SERIAL_MAX + 1];
-	enum srv_device_status st;
+	enum srv_device_status st = SRV_DEVICE_REVOKED; /* fail closed until read */
 	struct one o = {0};
 	size_t len;
 	ward_err e;
@@ -1332,7 +1332,7 @@ static ward_err status_tx(struct srv_store *s, void *arg, struct ward_msg *m)
 	const struct srv_param pserial[] = {SRV_TEXT(c->serial)};
 	const struct srv_param pdev[] = {SRV_TEXT(c->serial), SRV_TEXT(status_name(c->st))};
 	const struct srv_param pcrt[] = {SRV_TEXT(c->serial), SRV_I64(c->now)};
-	enum srv_device_status cur;
+	enum srv_device_status cur = SRV_DEVICE_DECOMMISSIONED; /* fail closed until read */
 	struct one o = {0};
 	ward_err e;
 
@@ -1401,7 +1401,7 @@ static ward_err checkin_tx(struct srv_store *s, void *arg, struct ward_msg *m)
 	struct checkin_ctx *c = arg;
 	const struct srv_param p[] = {SRV_TEXT(c->serial), SRV_TEXT(c->facts), SRV_I64(c->now)};
 	const struct srv_param pserial[] = {SRV_TEXT(c->serial)};
-	enum srv_device_status st;
+	enum srv_device_status st = SRV_DEVICE_REVOKED; /* fail closed until read */
 	uint64_t changed = 0;
 	struct one o = {0};
 	ward_err e;
