@@ -15,7 +15,7 @@
  *    file is kept.
  *
  * libward does no networking itself: struct ward_fetcher is the port. The
- * programs pass the libcurl fetcher from lib/net/ (ward_net.h); tests and
+ * programs pass the HTTP fetcher from lib/net/ (ward/net.h); tests and
  * offline bundles pass others.
  *
  * Every trusted file is replaced atomically (ward_file_write_atomic), so a
