@@ -126,6 +126,7 @@ void srv_peer_free(struct srv_peer *p)
 struct conn {
 	struct bufferevent *bev; /* referenced; NULL = free slot, (void *)1 = deleted */
 	time_t since;            /* accepted, or the last request began */
+	bool hooked;             /* evhttp tells us when it closes the connection */
 };
 
 /* One worker's connections (open addressing on the bufferevent pointer). */
@@ -172,6 +173,7 @@ static bool reg_add(struct registry *r, struct bufferevent *bev)
 		if (r->slot[i].bev == NULL || r->slot[i].bev == TOMB) {
 			r->slot[i].bev = bev;
 			r->slot[i].since = time(NULL);
+			r->slot[i].hooked = false;
 			r->used++;
 			bufferevent_incref(bev);
 			return true;
@@ -253,6 +255,19 @@ struct worker {
 	struct registry reg;
 };
 
+/* evhttp is freeing a connection we know: let go of its bufferevent at once
+ * (rather than at the next sweep), so a closed connection's TLS buffers do
+ * not linger under a stream of short connections. */
+static void on_close(struct evhttp_connection *evcon, void *arg)
+{
+	struct registry *r = arg;
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
+	struct conn *c = bev ? reg_find(r, bev) : NULL;
+
+	if (c)
+		reg_drop(r, c);
+}
+
 struct route {
 	const char *path;     /* exact path */
 	int method;           /* EVHTTP_REQ_GET or EVHTTP_REQ_POST */
@@ -291,8 +306,13 @@ static void dispatch(struct evhttp_request *req, void *arg)
 	int method = (int)evhttp_request_get_command(req);
 	bool known = false;
 
-	if (c)
+	if (c) {
 		c->since = time(NULL); /* a complete request arrived: the next deadline starts now */
+		if (!c->hooked) {
+			evhttp_connection_set_closecb(evcon, on_close, &w->reg);
+			c->hooked = true;
+		}
+	}
 	if (!path) {
 		srv_error(req, 400, "Bad Request", "malformed request URI");
 		return;
