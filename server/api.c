@@ -90,7 +90,7 @@ void srv_api_checkin(struct evhttp_request *req, struct srv *s)
 	uint32_t r = 0;
 	unsigned interval, jitter;
 
-	if (!srv_device_auth(req, s, &p, &dev))
+	if (!srv_device_auth(req, s, &p, &dev, false))
 		goto out;
 	if (srv_body(req, FACTS_MAX, &body)) {
 		srv_error(req, 413, "Payload Too Large", "check-in facts are limited to %d bytes", FACTS_MAX);
@@ -162,7 +162,7 @@ void srv_api_self(struct evhttp_request *req, struct srv *s)
 	json_t *o;
 	char *text;
 
-	if (!srv_device_auth(req, s, &p, &dev))
+	if (!srv_device_auth(req, s, &p, &dev, true))
 		goto out;
 	o = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I}", "serial", dev.serial, "model", dev.model, "status",
 		      st[dev.status], "cert_serial", dev.cert_serial, "cert_not_after",

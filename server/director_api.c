@@ -84,7 +84,7 @@ void srv_director_get(struct evhttp_request *req, struct srv *s, const char *pat
 	size_t i, n = sizeof(files) / sizeof(files[0]);
 	ward_err e;
 
-	if (!srv_device_auth(req, s, &p, &dev))
+	if (!srv_device_auth(req, s, &p, &dev, true))
 		goto done;
 	if (strlen(file) > 10 && !strcmp(file + strlen(file) - 10, ".root.json")) {
 		director_root(req, s, file);

@@ -335,7 +335,7 @@ out:
 }
 
 bool srv_device_auth(struct evhttp_request *req, struct srv *s, struct srv_peer *p,
-		     struct srv_device *dev)
+		     struct srv_device *dev, bool want_record)
 {
 	char serial[128];
 	enum srv_device_status st;
@@ -363,6 +363,17 @@ bool srv_device_auth(struct evhttp_request *req, struct srv *s, struct srv_peer 
 		       "certificate superseded by a renewal; use the current one");
 		return false;
 	}
+	if (!want_record) {
+		/* the certificate is the device's current one: what a check-in needs
+		 * (serial, model, certificate expiry) is in it; skip the second read */
+		memset(dev, 0, sizeof(*dev));
+		snprintf(dev->serial, sizeof(dev->serial), "%s", serial);
+		snprintf(dev->model, sizeof(dev->model), "%.63s", p->info.ou); /* issued from a 64-byte model */
+		snprintf(dev->cert_serial, sizeof(dev->cert_serial), "%s", p->info.serial_hex);
+		dev->cert_not_after = p->info.not_after;
+		dev->status = st;
+		return true;
+	}
 	if (srv_device_get(s->store, serial, dev, &m)) {
 		srv_error(req, 503, "Service Unavailable", "registry unavailable; retry");
 		return false;
@@ -381,7 +392,7 @@ void srv_est_simplereenroll(struct evhttp_request *req, struct srv *s)
 	struct ward_msg m = {{0}};
 	ward_err e;
 
-	if (!srv_device_auth(req, s, &p, &dev))
+	if (!srv_device_auth(req, s, &p, &dev, true))
 		goto out;
 	if (!read_csr(req, s, dev.serial, "renew-refused", &csr, &info))
 		goto out;

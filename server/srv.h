@@ -69,8 +69,11 @@ void srv_director_get(struct evhttp_request *req, struct srv *s, const char *pat
 void srv_repo_get(struct evhttp_request *req, struct srv *s, const char *path);
 
 /* Check a device request's client certificate: present, current, device active.
- * On refusal replies (401/403), audits, and returns false. */
+ * On refusal replies (401/403), audits, and returns false. With want_record
+ * the whole registry record is read into dev; without it only serial, model,
+ * certificate serial/expiry and status are filled (from the verified
+ * certificate, which is the device's current one). */
 bool srv_device_auth(struct evhttp_request *req, struct srv *s, struct srv_peer *p,
-		     struct srv_device *dev);
+		     struct srv_device *dev, bool want_record);
 
 #endif

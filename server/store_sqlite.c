@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "store_backend.h"
@@ -103,6 +104,35 @@ out:
 	return e;
 }
 
+
+/*
+ * Waiting for the write lock: SQLite's own busy timeout sleeps 1, 2, 5, 10 ...
+ * 100 ms between tries, which stalls a worker's whole event loop while the
+ * other worker commits a transaction that takes tens of microseconds. Retry
+ * after short, growing pauses (50 us doubling to 2 ms) instead, giving up
+ * after SQ_BUSY_TIMEOUT_MS in all, as before.
+ */
+static int sq_busy(void *ctx, int tries)
+{
+	static const long step_us[] = {50, 100, 200, 400, 800, 1600, 2000};
+	long us = step_us[tries < 6 ? tries : 6];
+	long waited = 0; /* microseconds slept so far, from the sequence above */
+
+	(void)ctx;
+	for (int i = 0; i < tries && i < 6; i++)
+		waited += step_us[i];
+	if (tries > 6)
+		waited += (long)(tries - 6) * step_us[6];
+	if (waited / 1000 >= SQ_BUSY_TIMEOUT_MS)
+		return 0;
+	{
+		struct timespec ts = {0, us * 1000};
+
+		nanosleep(&ts, NULL);
+	}
+	return 1;
+}
+
 static ward_err sq_open(const char *path, void **conn, struct ward_msg *m)
 {
 	struct sq_conn *c = NULL;
@@ -139,7 +169,7 @@ static ward_err sq_open(const char *path, void **conn, struct ward_msg *m)
 		e = sq_fail(c, sqlite3_extended_errcode(c->db), "configuring the connection", m);
 		goto out;
 	}
-	sqlite3_busy_timeout(c->db, SQ_BUSY_TIMEOUT_MS);
+	sqlite3_busy_handler(c->db, sq_busy, NULL);
 	e = sq_pragma(c, "PRAGMA journal_mode = WAL", "wal", m);
 	if (!e)
 		e = sq_pragma(c, "PRAGMA synchronous = FULL", NULL, m);
