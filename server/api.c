@@ -7,6 +7,7 @@
  * fields are type-checked; unknown fields are kept (a newer agent may send
  * more) but the whole is capped at 4 KiB.
  */
+#include <event2/event.h>
 #include <event2/http.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -78,17 +79,73 @@ static char *normalise(const json_t *facts)
 	return out;
 }
 
+static void answer(struct srv *s, struct srv_pending *q, ward_err result, const char *why)
+{
+	json_t *reply;
+	char *rtext;
+	uint32_t r = 0;
+	unsigned interval = s->conf.checkin_interval, jitter = interval / 10;
+
+	if (result == WARD_E_DENIED || result == WARD_E_NOTFOUND) {
+		srv_error(q->req, 403, "Forbidden", "device %s may not check in (%s)", q->serial,
+			  ward_err_name(result));
+		return;
+	}
+	if (result == WARD_E_TOOBIG || result == WARD_E_PARSE || result == WARD_E_INVAL) {
+		srv_error(q->req, 400, "Bad Request", "check-in facts refused: %s", why);
+		return;
+	}
+	if (result) {
+		srv_error(q->req, 503, "Service Unavailable", "registry unavailable; retry");
+		return;
+	}
+	if (ward_crypto_random(&r, sizeof(r)) == WARD_OK && jitter)
+		interval = interval - jitter + r % (2 * jitter + 1);
+	reply = json_pack("{s:i,s:b,s:[]}", "next_checkin", (int)interval, "renew", q->renew, "work");
+	rtext = reply ? json_dumps(reply, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(reply);
+	if (!rtext) {
+		srv_error(q->req, 500, "Internal Server Error", "cannot encode the reply");
+		return;
+	}
+	srv_reply(q->req, 200, "OK", "application/json", rtext, strlen(rtext));
+	free(rtext);
+}
+
+void srv_checkin_flush(struct srv *s)
+{
+	struct srv_checkin_rec recs[SRV_BATCH_MAX];
+	struct ward_msg m = {{0}};
+	size_t n = s->npending;
+
+	if (n == 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		recs[i].serial = s->pending[i].serial;
+		recs[i].facts = s->pending[i].facts;
+		recs[i].now = s->pending[i].now;
+		recs[i].result = WARD_OK;
+	}
+	if (srv_checkin_many(s->store, recs, n, &m) != WARD_OK)
+		fprintf(stderr, "ward-server: writing %zu check-ins: %s\n", n, m.text);
+	s->npending = 0; /* before answering: nothing below adds to the queue */
+	for (size_t i = 0; i < n; i++) {
+		answer(s, &s->pending[i], recs[i].result, m.text);
+		free(s->pending[i].facts);
+		s->pending[i].facts = NULL;
+	}
+	event_del(s->flush);
+}
+
 void srv_api_checkin(struct evhttp_request *req, struct srv *s)
 {
 	struct srv_peer p;
 	struct srv_device dev;
 	struct ward_buf body;
 	struct ward_msg m = {{0}};
-	json_t *facts = NULL, *reply;
+	json_t *facts = NULL;
 	const char *bad;
-	char *ftext = NULL, *rtext;
-	uint32_t r = 0;
-	unsigned interval, jitter;
+	char *ftext = NULL;
 
 	if (!srv_device_auth(req, s, &p, &dev, false))
 		goto out;
@@ -119,35 +176,24 @@ void srv_api_checkin(struct evhttp_request *req, struct srv *s)
 		goto out;
 	}
 	{
-		ward_err ce = srv_checkin(s->store, dev.serial, ftext, time(NULL), &m);
+		/* queue it: written with the others that arrived together, then answered */
+		struct srv_pending *q;
 
-		if (ce == WARD_E_DENIED || ce == WARD_E_NOTFOUND) {
-			srv_error(req, 403, "Forbidden", "%s", m.text);
-			goto out;
-		}
-		if (ce == WARD_E_TOOBIG || ce == WARD_E_PARSE || ce == WARD_E_INVAL) {
-			srv_error(req, 400, "Bad Request", "check-in facts refused: %s", m.text);
-			goto out;
-		}
-		if (ce) {
-			srv_error(req, 503, "Service Unavailable", "registry unavailable; retry");
-			goto out;
+		if (s->npending == SRV_BATCH_MAX)
+			srv_checkin_flush(s);
+		q = &s->pending[s->npending++];
+		q->req = req;
+		snprintf(q->serial, sizeof(q->serial), "%s", dev.serial);
+		q->facts = ftext;
+		ftext = NULL;
+		q->now = time(NULL);
+		q->renew = dev.cert_not_after - q->now < (time_t)s->conf.renew_before;
+		if (s->npending == 1) {
+			struct timeval zero = {0, 0};
+
+			event_add(s->flush, &zero); /* the next turn of the loop */
 		}
 	}
-	interval = s->conf.checkin_interval;
-	jitter = interval / 10;
-	if (ward_crypto_random(&r, sizeof(r)) == WARD_OK && jitter)
-		interval = interval - jitter + r % (2 * jitter + 1);
-	reply = json_pack("{s:i,s:b,s:[]}", "next_checkin", (int)interval, "renew",
-			  dev.cert_not_after - time(NULL) < (time_t)s->conf.renew_before, "work");
-	rtext = reply ? json_dumps(reply, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-	json_decref(reply);
-	if (!rtext) {
-		srv_error(req, 500, "Internal Server Error", "cannot encode the reply");
-		goto out;
-	}
-	srv_reply(req, 200, "OK", "application/json", rtext, strlen(rtext));
-	free(rtext);
 out:
 	free(ftext);
 	json_decref(facts);

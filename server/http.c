@@ -365,6 +365,13 @@ static struct bufferevent *make_bev(struct event_base *base, void *arg)
 	return bev;
 }
 
+static void flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	srv_checkin_flush(arg);
+}
+
 /* Run one worker's event loop on the listening socket fd until it is stopped. */
 int srv_worker_run(struct srv *s, int fd);
 
@@ -384,7 +391,10 @@ int srv_worker_run(struct srv *s, int fd)
 	for (w.reg.cap = 64; w.reg.cap < 2 * (size_t)w.reg.max + 64; w.reg.cap *= 2)
 		;
 	w.reg.slot = calloc(w.reg.cap, sizeof(*w.reg.slot));
-	if (!http || !w.reg.slot) {
+	s->pending = calloc(SRV_BATCH_MAX, sizeof(*s->pending));
+	s->npending = 0;
+	s->flush = base ? evtimer_new(base, flush_cb, s) : NULL;
+	if (!http || !w.reg.slot || !s->pending || !s->flush) {
 		fprintf(stderr, "ward-server: cannot create the event loop\n");
 		goto out;
 	}
@@ -415,6 +425,13 @@ int srv_worker_run(struct srv *s, int fd)
 	evtimer_add(w.reg.sweep, &one);
 	rc = event_base_dispatch(base) < 0;
 out:
+	if (s->flush) {
+		srv_checkin_flush(s);
+		event_free(s->flush);
+		s->flush = NULL;
+	}
+	free(s->pending);
+	s->pending = NULL;
 	if (w.reg.sweep)
 		event_free(w.reg.sweep);
 	if (w.reg.resume)

@@ -24,6 +24,18 @@
 #include "ward/x509.h"
 
 struct evhttp_request;
+struct event;
+
+#define SRV_BATCH_MAX 256 /* check-ins written in one transaction at most */
+
+/* A check-in answered once its batch is written (server/api.c). */
+struct srv_pending {
+	struct evhttp_request *req; /* to answer */
+	char serial[128];           /* the device */
+	char *facts;                /* normalised facts (owned) */
+	time_t now;                 /* when it arrived */
+	bool renew;                 /* the reply's renew flag */
+};
 
 /* One worker's world. */
 struct srv {
@@ -33,7 +45,18 @@ struct srv {
 	struct ward_cert *issuing;       /* issuing CA certificate */
 	struct ward_key *issuing_key;    /* its private key (wiped on exit) */
 	struct ward_cert *root;          /* fleet root certificate */
+	struct srv_pending *pending;     /* check-ins waiting for the batch write (SRV_BATCH_MAX) */
+	size_t npending;
+	struct event *flush;             /* writes the batch at the next turn of the event loop */
 };
+
+/*
+ * Write the queued check-ins in one transaction and answer them. The queue
+ * fills while the event loop handles the requests that arrived together and
+ * is written at the loop's next turn (or when it is full): fewer, larger
+ * transactions, and no reply before its write is committed.
+ */
+void srv_checkin_flush(struct srv *s);
 
 /* A verified client certificate, decoded. */
 struct srv_peer {

@@ -1430,22 +1430,19 @@ out:
 	return e;
 }
 
-ward_err srv_checkin(struct srv_store *s, const char *serial, const char *facts, time_t now,
-		     struct ward_msg *m)
+/* The checks srv_checkin makes before touching the database. */
+static ward_err checkin_valid(const char *serial, const char *facts, struct ward_msg *m)
 {
-	struct checkin_ctx c = {serial, facts ? facts : "", (int64_t)now};
 	json_t *v = NULL;
 	ward_err e;
 
-	if (!s)
-		return ward_msg_set(m, WARD_E_INVAL, "no store");
 	e = check_str("device serial", serial, FIELD_SIZE(struct srv_device, serial), 0, m);
 	if (!e)
-		e = check_str("check-in facts", c.facts, FIELD_SIZE(struct srv_device, facts), S_EMPTY_OK | S_MULTILINE, m);
+		e = check_str("check-in facts", facts, FIELD_SIZE(struct srv_device, facts), S_EMPTY_OK | S_MULTILINE, m);
 	if (e)
 		return e;
-	if (c.facts[0]) {
-		e = ward_json_parse(c.facts, strlen(c.facts), FIELD_SIZE(struct srv_device, facts) - 1, &v, m);
+	if (facts[0]) {
+		e = ward_json_parse(facts, strlen(facts), FIELD_SIZE(struct srv_device, facts) - 1, &v, m);
 		if (e)
 			return ward_msg_prefix(m, e, "check-in facts of %s: ", serial);
 		if (!json_is_object(v)) {
@@ -1454,7 +1451,91 @@ ward_err srv_checkin(struct srv_store *s, const char *serial, const char *facts,
 		}
 		json_decref(v);
 	}
-	return run_tx(s, TX_WRITE_LAZY, checkin_tx, &c, m); /* facts are replaced by the next check-in */
+	return WARD_OK;
+}
+
+struct many_ctx {
+	struct srv_checkin_rec *r; /* results are (re)written by every attempt */
+	const ward_err *valid;     /* per record: what checkin_valid said */
+	size_t n;
+};
+
+static ward_err checkin_many_tx(struct srv_store *s, void *arg, struct ward_msg *m)
+{
+	struct many_ctx *c = arg;
+
+	for (size_t i = 0; i < c->n; i++) {
+		struct checkin_ctx one = {c->r[i].serial, c->r[i].facts, (int64_t)c->r[i].now};
+		struct ward_msg mm = {{0}};
+		ward_err e;
+
+		c->r[i].result = c->valid[i];
+		if (c->valid[i])
+			continue;
+		e = checkin_tx(s, &one, &mm);
+		if (e == WARD_E_NOTFOUND || e == WARD_E_DENIED) {
+			c->r[i].result = e; /* about this device only */
+			continue;
+		}
+		if (e)
+			return ward_msg_set(m, e, "%s", mm.text); /* the database: the whole batch */
+	}
+	return WARD_OK;
+}
+
+ward_err srv_checkin_many(struct srv_store *s, struct srv_checkin_rec *r, size_t n,
+			  struct ward_msg *m)
+{
+	ward_err *valid, e;
+	struct many_ctx c;
+
+	if (!s)
+		return ward_msg_set(m, WARD_E_INVAL, "no store");
+	if (n == 0)
+		return WARD_OK;
+	valid = calloc(n, sizeof(*valid));
+	if (!valid)
+		return ward_msg_set(m, WARD_E_NOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		struct ward_msg mm = {{0}};
+
+		if (!r[i].facts)
+			r[i].facts = "";
+		valid[i] = r[i].serial ? checkin_valid(r[i].serial, r[i].facts, &mm) : WARD_E_INVAL;
+	}
+	c.r = r;
+	c.valid = valid;
+	c.n = n;
+	/* facts are replaced by the next check-in: no need to wait for the disk */
+	e = run_tx(s, TX_WRITE_LAZY, checkin_many_tx, &c, m);
+	if (e)
+		for (size_t i = 0; i < n; i++)
+			r[i].result = e;
+	free(valid);
+	return e;
+}
+
+ward_err srv_checkin(struct srv_store *s, const char *serial, const char *facts, time_t now,
+		     struct ward_msg *m)
+{
+	struct srv_checkin_rec r = {serial, facts ? facts : "", now, WARD_OK};
+	ward_err e;
+
+	if (!s)
+		return ward_msg_set(m, WARD_E_INVAL, "no store");
+	if (!serial)
+		return ward_msg_set(m, WARD_E_INVAL, "no device serial");
+	e = checkin_valid(serial, r.facts, m);
+	if (e)
+		return e;
+	e = srv_checkin_many(s, &r, 1, m);
+	if (e)
+		return e;
+	if (r.result == WARD_E_NOTFOUND)
+		return ward_msg_set(m, r.result, "device %s is not enrolled", serial);
+	if (r.result == WARD_E_DENIED)
+		return ward_msg_set(m, r.result, "device %s is not active: its check-in is refused", serial);
+	return r.result;
 }
 
 /* ---- listings ------------------------------------------------------------ */

@@ -110,6 +110,22 @@ ward_err srv_device_set_status(struct srv_store *s, const char *serial, enum srv
 /* Record a check-in (facts: a JSON object, bounded 4 KiB, or NULL/"" for none) and the time.
  * A check-in older than the last one recorded is ignored (WARD_OK). WARD_E_NOTFOUND;
  * WARD_E_DENIED for a device that is not active; WARD_E_PARSE for facts that are not an object. */
+/* One check-in of a batch (srv_checkin_many): result is what srv_checkin would return. */
+struct srv_checkin_rec {
+	const char *serial;  /* device serial */
+	const char *facts;   /* facts JSON object text, or "" */
+	time_t now;          /* the check-in's time */
+	ward_err result;     /* out */
+};
+
+/*
+ * Several check-ins in one transaction (a worker's write-behind batch: one
+ * lock and one commit instead of n). Each record gets its own result; the
+ * call fails as a whole (every result set to that error) only when the
+ * database does.
+ */
+ward_err srv_checkin_many(struct srv_store *s, struct srv_checkin_rec *r, size_t n,
+			  struct ward_msg *m) WARD_MUST_USE;
 ward_err srv_checkin(struct srv_store *s, const char *serial, const char *facts, time_t now,
 		     struct ward_msg *m) WARD_MUST_USE;
 /* Certificates to list on the CRL: serial + revocation time, oldest revocation first.
