@@ -36,14 +36,7 @@
 #include "boot.h"
 #include "ward/buf.h"
 
-/*
- * ---- private to agent/boot*.c, defined in boot.c (keep identical) ---------
- */
-int agent_boot_slot_parse(const char *s, size_t n);
-ward_err agent_boot_check_slot(int slot, struct ward_msg *m) WARD_MUST_USE;
-ward_err agent_boot_run(const char *const *argv, const char *package, struct ward_buf *out,
-                        struct ward_msg *m) WARD_MUST_USE;
-/* ---- end of the private declarations ------------------------------------ */
+#include "boot_priv.h"
 
 #define PACKAGE     "grub-common"
 #define GRUBENV_MAX 65536 /* GRUB's block is 1 KiB; larger files are refused */
