@@ -11,7 +11,7 @@
  * must complete a request within conf.request_timeout seconds of being
  * accepted or of its previous request — evhttp's own timeout only measures
  * inactivity, so a client sending a byte a second would never trip it. The
- * connection registry below enforces that deadline with a one-second sweep,
+ * connection registry below enforces that deadline with a sweep every 100 ms,
  * and conf.max_connections per worker by pausing the listener (the other
  * workers keep accepting); running out of file descriptors pauses accepting
  * for a second instead of spinning. Unknown paths get 404, a known path with
@@ -381,7 +381,6 @@ int srv_worker_run(struct srv *s, int fd)
 	struct evhttp *http = base ? evhttp_new(base) : NULL;
 	struct evhttp_bound_socket *bound;
 	struct worker w;
-	struct timeval one = {1, 0};
 	int rc = 1;
 
 	memset(&w, 0, sizeof(w));
@@ -422,7 +421,13 @@ int srv_worker_run(struct srv *s, int fd)
 	}
 	worker_registry = &w.reg;
 	evconnlistener_set_error_cb(w.reg.lev, accept_error_cb);
-	evtimer_add(w.reg.sweep, &one);
+	/* every 100 ms: connections that close before completing a request (a
+	 * handshake, then nothing) are only let go of by the sweep */
+	{
+		struct timeval tenth = {0, 100000};
+
+		evtimer_add(w.reg.sweep, &tenth);
+	}
 	rc = event_base_dispatch(base) < 0;
 out:
 	if (s->flush) {
