@@ -12,7 +12,8 @@
  * The resident daemon (agent/wardd.c) links nothing but libc and runs this
  * program for each job, so the cost of OpenSSL and friends is paid only
  * while a job runs. `checkin` prints "next-checkin N" (seconds) on its last
- * line and exits 3 when the device has no [server] (offline). `run` is the
+ * line and exits 3 when the device has no [server] (offline); `update` exits
+ * 3 when no director is pinned ([server] director_root). `run` is the
  * old single-process daemon (settle the boot, then check in forever), kept
  * for systems that prefer one long-lived process.
  *
@@ -129,8 +130,8 @@ int main(int argc, char **argv)
 		if (!e)
 			printf("checked in; next check-in in %u s\nnext-checkin %u\n", next, next);
 	} else if (!strcmp(cmd, "update") && optind + 1 == argc) {
-		if (!cfg.server_url[0])
-			return 3;
+		if (!cfg.server_url[0] || !cfg.director_root[0])
+			return 3; /* no server or no director pinned: nothing to ask */
 		e = agent_update(&cfg, NULL, &m);
 	} else if (!strcmp(cmd, "run") && optind + 1 == argc)
 		return daemon_run(&cfg);

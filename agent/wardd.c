@@ -1,8 +1,9 @@
 /*
  * agent/wardd.c — wardd, the resident device agent: a small scheduler.
  *
- *   wardd -c DEVICE.conf                 run: settle the boot, then check in periodically
- *                                        and open the maintenance window when it comes
+ *   wardd -c DEVICE.conf                 run: settle the boot, then check in periodically,
+ *                                        install what the director names, and open the
+ *                                        maintenance window when it comes
  *   wardd -c DEVICE.conf COMMAND ...     one job (install, status, approve, mark-good, ...)
  *
  * Every job runs in wardd-core (agent/core.c), found next to this program:
@@ -155,10 +156,11 @@ int main(int argc, char **argv)
 	rc = job(core, conf, "confirm", NULL);
 	if (rc != 0)
 		fprintf(stderr, "wardd: settling the boot failed (status %d); will retry at the next start\n", rc);
-	/* Every minute: the maintenance-window job; whenever due: a check-in. */
+	/* Every minute: the maintenance-window job; whenever due: a check-in, then
+	 * (when a director is pinned) the update the director names, if any. */
 	{
 		unsigned until_checkin = 0;
-		bool online = true;
+		bool online = true, director = true;
 
 		while (!stop) {
 			if (online && until_checkin == 0) {
@@ -168,6 +170,8 @@ int main(int argc, char **argv)
 				if (rc == 3)
 					online = false; /* no [server]: offline device */
 				until_checkin = rc == 0 ? next : RETRY_INTERVAL;
+				if (rc == 0 && director && job(core, conf, "update", NULL) == 3)
+					director = false; /* no director pinned */
 			}
 			job(core, conf, "tick", NULL);
 			nap(TICK);

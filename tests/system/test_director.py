@@ -198,3 +198,25 @@ def test_replayed_director_metadata_is_refused(approve_world):
     w.forge(target, fi, version=2)  # the server serves the director metadata of version 2 again
     before = w.snapshot()
     refused(w, before, w.update(), "director", "rollback")
+
+
+def test_daemon_checks_in_then_installs_what_the_director_names(world):
+    """The resident wardd: at start it settles the boot, checks in, and runs the
+    update job, which installs the assigned image into the inactive slot."""
+    import time
+    w = world
+    w.assign(w.v2)
+    d = w.dev.popen()
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and w.dev.slot_state("B") != "trial":
+            time.sleep(0.2)
+        assert w.dev.slot_state("B") == "trial"
+        assert w.dev.slot_bytes("B")[:len(w.v2.data)] == w.v2.data
+    finally:
+        d.terminate()
+        out, err = d.communicate(timeout=30)
+    assert "agree" in out, (out, err)
+    assert w.dev.power_on() == "B"
+    assert w.dev.confirm().returncode == 0
+    assert w.dev.state()["floor"] == "2.0.0"
