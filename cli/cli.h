@@ -21,6 +21,8 @@ int cli_provision(int argc, char **argv); /* cli/provision.c: a device's identit
 int cli_device(int argc, char **argv);    /* cli/device.c: revoke, decommission, list */
 int cli_audit(int argc, char **argv);     /* cli/audit.c: verify the audit chain */
 int cli_device_assign(int argc, char **argv); /* cli/assign.c: `ward device assign` (director) */
+int cli_operator(int argc, char **argv);  /* cli/operator.c: operator accounts and API tokens */
+int cli_fleet(int argc, char **argv);     /* cli/risk.c: `ward fleet risk`, the risk heat map */
 
 /*
  * Shared by the deployment commands (batch, device, audit), defined in

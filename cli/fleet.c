@@ -19,6 +19,8 @@ static const struct fleet_cmd cmds[] = {
 	{"batch", cli_batch},
 	{"device", cli_device},
 	{"audit", cli_audit},
+	{"operator", cli_operator},
+	{"fleet", cli_fleet},
 };
 
 int main(int argc, char **argv)

@@ -33,6 +33,8 @@ static const struct subcommand subcommands[] = {
 	{"provision", cli_provision, "give a device its identity over EST (factory station)"},
 	{"device", cli_fleet_exec, "device registry: revoke, decommission, list, crl, assign"},
 	{"audit", cli_fleet_exec, "audit log: verify the hash chain"},
+	{"operator", cli_fleet_exec, "operator accounts and API tokens: add, list, token"},
+	{"fleet", cli_fleet_exec, "fleet views: risk (the risk heat map, riskiest first)"},
 };
 
 static void usage(FILE *out)

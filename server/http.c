@@ -282,6 +282,8 @@ static const struct route routes[] = {
 	{"/crl", EVHTTP_REQ_GET, srv_crl},
 	{"/api/v1/device/checkin", EVHTTP_REQ_POST, srv_api_checkin},
 	{"/api/v1/device/self", EVHTTP_REQ_GET, srv_api_self},
+	{"/api/v1/login", EVHTTP_REQ_POST, srv_ops_login},     /* server/ops_api.c */
+	{"/api/v1/devices", EVHTTP_REQ_GET, srv_ops_devices},
 };
 
 /* Routes by path prefix; the handler gets the path as requested. */
@@ -293,6 +295,11 @@ struct prefix_route {
 static const struct prefix_route prefix_routes[] = {
 	{"/api/v1/device/director/", srv_director_get}, /* server/director_api.c */
 	{"/repo/", srv_repo_get},
+};
+
+/* Prefix routes that take POST only: the operator API's actions on one device. */
+static const struct prefix_route post_prefix_routes[] = {
+	{"/api/v1/devices/", srv_ops_device_post}, /* server/ops_api.c */
 };
 
 static void dispatch(struct evhttp_request *req, void *arg)
@@ -339,6 +346,16 @@ static void dispatch(struct evhttp_request *req, void *arg)
 			return;
 		}
 		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
+	}
+	for (size_t i = 0; !known && i < sizeof(post_prefix_routes) / sizeof(post_prefix_routes[0]); i++) {
+		if (strncmp(path, post_prefix_routes[i].prefix, strlen(post_prefix_routes[i].prefix)))
+			continue;
+		known = true;
+		if (method == EVHTTP_REQ_POST) {
+			post_prefix_routes[i].fn(req, w->s, path);
+			return;
+		}
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "POST");
 	}
 	if (known)
 		srv_error(req, 405, "Method Not Allowed", "%s does not accept this method", path);

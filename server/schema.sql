@@ -97,3 +97,26 @@ CREATE TABLE device_assignments (
   version  BIGINT NOT NULL CHECK (version >= 2),
   assigned BIGINT NOT NULL
 );
+
+-- Migration 3: operator accounts and API tokens (server/store_ops.c).
+
+-- An operator of the fleet. pass_hash is an Argon2id encoded hash
+-- ($argon2id$v=19$m=19456,t=2,p=1$salt$tag), never the password.
+CREATE TABLE operators (
+  name      TEXT PRIMARY KEY,
+  pass_hash TEXT NOT NULL,
+  role      TEXT NOT NULL CHECK (role IN ('admin', 'release-manager', 'operator', 'auditor')),
+  created   BIGINT NOT NULL
+);
+-- API tokens: token_hash is the lower-case hex SHA-256 of the token (32 random
+-- bytes, base64url), which is shown once and never stored. revoked is the
+-- time of revocation, or NULL.
+CREATE TABLE api_tokens (
+  id         TEXT PRIMARY KEY,
+  token_hash TEXT NOT NULL UNIQUE,
+  operator   TEXT NOT NULL REFERENCES operators (name),
+  created    BIGINT NOT NULL,
+  expires    BIGINT NOT NULL,
+  revoked    BIGINT
+);
+CREATE INDEX api_tokens_operator ON api_tokens (operator);

@@ -90,6 +90,10 @@ void srv_api_self(struct evhttp_request *req, struct srv *s);
 /* server/director_api.c: GET under /api/v1/device/director/ and /repo/ (path as requested). */
 void srv_director_get(struct evhttp_request *req, struct srv *s, const char *path);
 void srv_repo_get(struct evhttp_request *req, struct srv *s, const char *path);
+/* server/ops_api.c: the operator API (bearer tokens). */
+void srv_ops_login(struct evhttp_request *req, struct srv *s);
+void srv_ops_devices(struct evhttp_request *req, struct srv *s);
+void srv_ops_device_post(struct evhttp_request *req, struct srv *s, const char *path);
 
 /* Check a device request's client certificate: present, current, device active.
  * On refusal replies (401/403), audits, and returns false. With want_record

@@ -115,6 +115,22 @@ static const char *const migrations[] = {
 	"  version  BIGINT NOT NULL CHECK (version >= 2),\n"
 	"  assigned BIGINT NOT NULL\n"
 	");\n",
+	/* 3: operator accounts and API tokens (server/store_ops.c) */
+	"CREATE TABLE operators (\n"
+	"  name      TEXT PRIMARY KEY,\n"
+	"  pass_hash TEXT NOT NULL,\n"
+	"  role      TEXT NOT NULL CHECK (role IN ('admin', 'release-manager', 'operator', 'auditor')),\n"
+	"  created   BIGINT NOT NULL\n"
+	");\n"
+	"CREATE TABLE api_tokens (\n"
+	"  id         TEXT PRIMARY KEY,\n"
+	"  token_hash TEXT NOT NULL UNIQUE,\n"
+	"  operator   TEXT NOT NULL REFERENCES operators (name),\n"
+	"  created    BIGINT NOT NULL,\n"
+	"  expires    BIGINT NOT NULL,\n"
+	"  revoked    BIGINT\n"
+	");\n"
+	"CREATE INDEX api_tokens_operator ON api_tokens (operator);\n",
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
@@ -650,6 +666,16 @@ static ward_err check_event(const char *event, const char *subject, struct ward_
 	if (!e)
 		e = check_str("audit subject", subject, SRV_AUDIT_SUBJECT_MAX + 1, S_EMPTY_OK, m);
 	return e;
+}
+
+ward_err srv_store_audit_append(struct srv_store *s, const char *event, const char *subject,
+				struct json_t *detail, int64_t now, struct ward_msg *m)
+{
+	ward_err e = check_event(event, subject, m);
+
+	if (!e && detail && !json_is_object(detail))
+		e = ward_msg_set(m, WARD_E_INVAL, "audit detail must be a JSON object");
+	return e ? e : audit_append(s, event, subject, detail, now, m);
 }
 
 struct audit_ctx {

@@ -30,5 +30,11 @@ ward_err srv_store_tx(struct srv_store *s, bool write, srv_store_tx_fn body, voi
  * UTF-8, no control characters, WARD_E_TOOBIG when too long, "" only when empty_ok. */
 ward_err srv_store_check_str(const char *what, const char *str, size_t size, bool empty_ok,
 			     struct ward_msg *m) WARD_MUST_USE;
+/* store.c's audit append, for use INSIDE the caller's write transaction (srv_store_tx with
+ * write), so a change and its record commit together. event and subject are checked as
+ * srv_audit checks them; detail (borrowed) is NULL or a JSON object; now is the record's time. */
+struct json_t;
+ward_err srv_store_audit_append(struct srv_store *s, const char *event, const char *subject,
+				struct json_t *detail, int64_t now, struct ward_msg *m) WARD_MUST_USE;
 
 #endif
