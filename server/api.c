@@ -231,3 +231,11 @@ void srv_api_self(struct evhttp_request *req, struct srv *s)
 out:
 	srv_peer_free(&p);
 }
+
+/* POST /api/v1/device/report: not built yet. */
+void srv_api_report(struct evhttp_request *req, struct srv *s, const char *path)
+{
+	(void)s;
+	(void)path;
+	srv_error(req, 501, "Not Implemented", "not built yet");
+}

@@ -302,6 +302,37 @@ static const struct prefix_route post_prefix_routes[] = {
 	{"/api/v1/devices/", srv_ops_device_post}, /* server/ops_api.c */
 };
 
+/* Routes whose handler takes any method and checks it (srv_not_allowed). A
+ * route matches its path exactly, or any path below it ("PATH/..."). */
+static const struct prefix_route api_routes[] = {
+	{"/api/v1/device/report", srv_api_report},  /* server/api.c */
+	{"/api/v1/campaigns", srv_campaign_api},    /* server/campaign_api.c */
+	{"/api/v1/audit", srv_ops_api},             /* server/ops_api.c */
+	{"/api/v1/fleet", srv_ops_api},
+	{"/api/v1/models", srv_ops_api},
+	{"/api/v1/operators", srv_ops_api},
+	{"/api/v1/whoami", srv_ops_api},
+	{"/api/v1/images", srv_ops_api},
+};
+
+void srv_not_allowed(struct evhttp_request *req, const char *allow)
+{
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
+	srv_error(req, 405, "Method Not Allowed", "this resource accepts %s", allow);
+}
+
+bool srv_is_get(struct evhttp_request *req)
+{
+	enum evhttp_cmd_type c = evhttp_request_get_command(req);
+
+	return c == EVHTTP_REQ_GET || c == EVHTTP_REQ_HEAD;
+}
+
+bool srv_is_post(struct evhttp_request *req)
+{
+	return evhttp_request_get_command(req) == EVHTTP_REQ_POST;
+}
+
 static void dispatch(struct evhttp_request *req, void *arg)
 {
 	struct worker *w = arg;
@@ -356,6 +387,19 @@ static void dispatch(struct evhttp_request *req, void *arg)
 			return;
 		}
 		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "POST");
+	}
+	for (size_t i = 0; !known && i < sizeof(api_routes) / sizeof(api_routes[0]); i++) {
+		size_t n = strlen(api_routes[i].prefix);
+
+		if (strncmp(path, api_routes[i].prefix, n) || (path[n] != '\0' && path[n] != '/'))
+			continue;
+		api_routes[i].fn(req, w->s, path);
+		return;
+	}
+	/* everything outside the API, EST, the CRL and the repository: the dashboard's files */
+	if (!known && strncmp(path, "/api/", 5) && strncmp(path, "/.well-known/", 13)) {
+		srv_web_get(req, w->s, path);
+		return;
 	}
 	if (known)
 		srv_error(req, 405, "Method Not Allowed", "%s does not accept this method", path);

@@ -11,7 +11,7 @@
  * one stops working at once), and any failure is 401 whatever the reason, so
  * a client learns nothing about other people's tokens. Authorization starts
  * as "denied" and becomes "allowed" on one line. Bodies are at most
- * OPS_BODY_MAX bytes of application/json. Passwords and tokens are wiped
+ * SRV_OPS_BODY_MAX bytes of application/json. Passwords and tokens are wiped
  * from every buffer that held them and never reach a log or audit record.
  */
 #include <event2/buffer.h>
@@ -28,116 +28,11 @@
 #include "ward/buf.h"
 #include "ward/json.h"
 
-#define OPS_BODY_MAX 4096            /* bytes of a request body */
 #define OPS_LOGIN_TTL (12LL * 3600)  /* a login's token lasts 12 hours */
 #define OPS_DEVICES_MAX 1000         /* devices in one listing */
 #define OPS_SERIAL_MAX 64            /* what ward-server enrols */
 
 static const char devices_prefix[] = "/api/v1/devices/";
-
-/* Reply with a JSON document (encoded compactly); o is consumed. */
-static void reply_json(struct evhttp_request *req, json_t *o)
-{
-	char *text = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-
-	json_decref(o);
-	if (!text) {
-		srv_error(req, 500, "Internal Server Error", "cannot encode the reply");
-		return;
-	}
-	srv_reply(req, 200, "OK", "application/json", text, strlen(text));
-	free(text);
-}
-
-/* Is the request's Content-Type application/json (parameters such as charset allowed)? */
-static bool is_json(struct evhttp_request *req)
-{
-	const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
-	static const char want[] = "application/json";
-
-	if (!ct || strncasecmp(ct, want, sizeof(want) - 1))
-		return false;
-	ct += sizeof(want) - 1;
-	return *ct == '\0' || *ct == ';' || *ct == ' ';
-}
-
-/* Overwrite the request body where evhttp keeps it (it held a password). */
-static void wipe_input(struct evhttp_request *req)
-{
-	struct evbuffer *in = evhttp_request_get_input_buffer(req);
-	size_t len = evbuffer_get_length(in);
-	unsigned char *p = len ? evbuffer_pullup(in, -1) : NULL;
-
-	if (p)
-		ward_wipe(p, len);
-}
-
-static void unauthorized(struct evhttp_request *req, const char *why)
-{
-	evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
-			  "Bearer realm=\"ward\"");
-	srv_error(req, 401, "Unauthorized", "%s", why);
-}
-
-/*
- * The operator behind the request's bearer token. On refusal replies (401,
- * or 503 when the database fails) and returns false.
- */
-static bool ops_auth(struct evhttp_request *req, struct srv *s, struct srv_operator *op)
-{
-	const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
-	struct ward_msg m = {{0}};
-	ward_err e;
-
-	if (!h || strncasecmp(h, "Bearer ", 7)) {
-		unauthorized(req, "this API needs 'Authorization: Bearer TOKEN' (POST /api/v1/login "
-				  "or `ward operator token` gives one)");
-		return false;
-	}
-	h += 7;
-	while (*h == ' ')
-		h++;
-	e = srv_op_token_check(s->store, h, time(NULL), op, &m);
-	if (e == WARD_E_DENIED) {
-		unauthorized(req, "the token is not valid (unknown, expired or revoked); log in again");
-		return false;
-	}
-	if (e) {
-		fprintf(stderr, "ward-server: checking an API token: %s\n", m.text);
-		srv_error(req, 503, "Service Unavailable", "cannot check the token now; retry");
-		return false;
-	}
-	return true;
-}
-
-/* Read a bounded JSON object body; replies (400/413/415) and returns NULL on refusal. */
-static json_t *json_body(struct evhttp_request *req, bool secret)
-{
-	struct ward_buf body;
-	struct ward_msg m = {{0}};
-	json_t *j = NULL;
-
-	if (!is_json(req)) {
-		srv_error(req, 415, "Unsupported Media Type", "send the body as Content-Type: application/json");
-		return NULL;
-	}
-	if (srv_body(req, OPS_BODY_MAX, &body)) {
-		srv_error(req, 413, "Payload Too Large", "request bodies are limited to %d bytes", OPS_BODY_MAX);
-		return NULL;
-	}
-	if (ward_json_parse(body.p, body.len, OPS_BODY_MAX, &j, &m))
-		srv_error(req, 400, "Bad Request", "the body is not valid JSON: %s",
-			  secret ? "malformed" : m.text);
-	else if (!json_is_object(j)) {
-		srv_error(req, 400, "Bad Request", "the body must be a JSON object");
-		json_decref(j);
-		j = NULL;
-	}
-	if (secret && body.p)
-		ward_wipe(body.p, body.len);
-	ward_buf_free(&body);
-	return j;
-}
 
 /*
  * Login. The Argon2id check (tens of milliseconds and 19 MiB) runs right
@@ -150,11 +45,11 @@ void srv_ops_login(struct evhttp_request *req, struct srv *s)
 {
 	char token[SRV_OP_TOKEN_CHARS + 1] = "";
 	struct ward_msg m = {{0}};
-	json_t *j = json_body(req, true), *name, *pass;
+	json_t *j = srv_json_body(req, true), *name, *pass;
 	time_t expires = 0;
 	ward_err e;
 
-	wipe_input(req);
+	srv_wipe_input(req);
 	if (!j)
 		return;
 	name = json_object_get(j, "name");
@@ -166,7 +61,7 @@ void srv_ops_login(struct evhttp_request *req, struct srv *s)
 	e = srv_op_login(s->store, json_string_value(name), json_string_value(pass), OPS_LOGIN_TTL, token,
 			 &expires, &m);
 	if (e == WARD_E_DENIED) {
-		unauthorized(req, "wrong operator name or password");
+		srv_unauthorized(req, "wrong operator name or password");
 		goto out;
 	}
 	if (e) {
@@ -205,7 +100,7 @@ void srv_ops_devices(struct evhttp_request *req, struct srv *s)
 	json_t *arr, *o;
 	size_t n = 0;
 
-	if (!ops_auth(req, s, &op))
+	if (!srv_ops_auth(req, s, &op))
 		return;
 	if (srv_devices(s->store, &devs, &n, OPS_DEVICES_MAX + 1, &m)) {
 		fprintf(stderr, "ward-server: listing devices: %s\n", m.text);
@@ -227,7 +122,7 @@ void srv_ops_devices(struct evhttp_request *req, struct srv *s)
 	}
 	free(devs);
 	o = arr ? json_pack("{s:o,s:b}", "devices", arr, "truncated", n > OPS_DEVICES_MAX) : NULL;
-	reply_json(req, o);
+	srv_reply_json(req, o);
 }
 
 static bool serial_ok(const char *p, size_t n)
@@ -253,7 +148,7 @@ void srv_ops_device_post(struct evhttp_request *req, struct srv *s, const char *
 	ward_err e;
 
 	/* authenticate before saying anything about the path */
-	if (!ops_auth(req, s, &op))
+	if (!srv_ops_auth(req, s, &op))
 		return;
 	if (!slash || strcmp(slash, "/revoke") || !serial_ok(rest, (size_t)(slash - rest))) {
 		srv_error(req, 404, "Not Found", "no such resource (POST /api/v1/devices/SERIAL/revoke)");
@@ -261,8 +156,8 @@ void srv_ops_device_post(struct evhttp_request *req, struct srv *s, const char *
 	}
 	memcpy(serial, rest, (size_t)(slash - rest));
 	serial[slash - rest] = '\0';
-	if (srv_body(req, OPS_BODY_MAX, &body)) {
-		srv_error(req, 413, "Payload Too Large", "request bodies are limited to %d bytes", OPS_BODY_MAX);
+	if (srv_body(req, SRV_OPS_BODY_MAX, &body)) {
+		srv_error(req, 413, "Payload Too Large", "request bodies are limited to %d bytes", SRV_OPS_BODY_MAX);
 		return;
 	}
 	ward_buf_free(&body); /* the body, if any, says nothing we use */
@@ -295,5 +190,13 @@ void srv_ops_device_post(struct evhttp_request *req, struct srv *s, const char *
 		return;
 	}
 	srv_audit_note(s, "api-device-revoke", serial, detail);
-	reply_json(req, json_pack("{s:s,s:s}", "serial", serial, "status", "revoked"));
+	srv_reply_json(req, json_pack("{s:s,s:s}", "serial", serial, "status", "revoked"));
+}
+
+/* The rest of the operator API (audit, fleet, models, operators, whoami, images). */
+void srv_ops_api(struct evhttp_request *req, struct srv *s, const char *path)
+{
+	(void)s;
+	(void)path;
+	srv_error(req, 501, "Not Implemented", "not built yet");
 }

@@ -95,6 +95,39 @@ void srv_ops_login(struct evhttp_request *req, struct srv *s);
 void srv_ops_devices(struct evhttp_request *req, struct srv *s);
 void srv_ops_device_post(struct evhttp_request *req, struct srv *s, const char *path);
 
+/*
+ * API routes that take several methods: the handler gets every request whose
+ * path equals or starts with its prefix (see http.c's api_routes) and checks
+ * the method itself, replying 405 with srv_not_allowed() otherwise.
+ */
+void srv_campaign_api(struct evhttp_request *req, struct srv *s, const char *path); /* server/campaign_api.c */
+void srv_api_report(struct evhttp_request *req, struct srv *s, const char *path);   /* server/api.c */
+void srv_ops_api(struct evhttp_request *req, struct srv *s, const char *path);      /* server/ops_api.c */
+void srv_web_get(struct evhttp_request *req, struct srv *s, const char *path);      /* server/web.c */
+/* 405 Method Not Allowed with an Allow header (e.g. "GET, HEAD, POST"). */
+void srv_not_allowed(struct evhttp_request *req, const char *allow);
+/* The request's method is GET or HEAD (HEAD is answered as GET without a body by evhttp). */
+bool srv_is_get(struct evhttp_request *req);
+bool srv_is_post(struct evhttp_request *req);
+
+/* ---- server/ops_util.c: shared by every operator API handler ---- */
+#define SRV_OPS_BODY_MAX 4096 /* bytes of an operator API request body */
+struct srv_operator;
+typedef struct json_t json_t;
+/* Reply 200 with a JSON document (compact, sorted keys); o is consumed (NULL: 500). */
+void srv_reply_json(struct evhttp_request *req, json_t *o);
+/* Is the Content-Type application/json (parameters allowed)? */
+bool srv_is_json(struct evhttp_request *req);
+/* Overwrite the request body where evhttp keeps it (it held a secret). */
+void srv_wipe_input(struct evhttp_request *req);
+/* 401 with WWW-Authenticate: Bearer. */
+void srv_unauthorized(struct evhttp_request *req, const char *why);
+/* The operator behind the bearer token; on refusal replies (401/503) and returns false. */
+bool srv_ops_auth(struct evhttp_request *req, struct srv *s, struct srv_operator *op);
+/* A bounded JSON object body (SRV_OPS_BODY_MAX); replies 400/413/415 and returns NULL on
+ * refusal. secret: wipe the raw body and do not echo parse errors. Caller decrefs. */
+json_t *srv_json_body(struct evhttp_request *req, bool secret);
+
 /* Check a device request's client certificate: present, current, device active.
  * On refusal replies (401/403), audits, and returns false. With want_record
  * the whole registry record is read into dev; without it only serial, model,

@@ -307,7 +307,7 @@ static ward_err list_row(void *arg, const struct srv_row *r, struct ward_msg *m)
 {
 	struct list_ctx *c = arg;
 	struct srv_operator o;
-	int64_t created;
+	int64_t created = 0;
 	ward_err e;
 
 	memset(&o, 0, sizeof(o));
@@ -537,7 +537,7 @@ struct check_ctx {
 static ward_err check_row(void *arg, const struct srv_row *r, struct ward_msg *m)
 {
 	struct check_ctx *c = arg;
-	int64_t created;
+	int64_t created = 0;
 	ward_err e;
 
 	if (c->found)
