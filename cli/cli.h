@@ -23,6 +23,8 @@ int cli_audit(int argc, char **argv);     /* cli/audit.c: verify the audit chain
 int cli_device_assign(int argc, char **argv); /* cli/assign.c: `ward device assign` (director) */
 int cli_operator(int argc, char **argv);  /* cli/operator.c: operator accounts and API tokens */
 int cli_fleet(int argc, char **argv);     /* cli/risk.c: `ward fleet risk`, the risk heat map */
+int cli_campaign(int argc, char **argv);  /* cli/campaign.c: phased update campaigns */
+int cli_login(int argc, char **argv);     /* cli/login.c: `ward login` / `ward logout` (operator API session) */
 
 /*
  * Shared by the deployment commands (batch, device, audit), defined in
@@ -38,6 +40,27 @@ ward_err cli_deploy_open(const char *conf_path, struct srv_conf *c, struct srv_s
  * with the next CRL number, and replace c->crl with it atomically.
  */
 ward_err cli_crl_publish(const struct srv_conf *c, struct srv_store *s, struct ward_msg *m) WARD_MUST_USE;
+/*
+ * Where an operator command reads and changes things (cli/fleet.c): the
+ * deployment of -c DIR/ward.conf (conf and store set), or ward-server's
+ * operator API (remote set) with --server / WARD_SERVER or a saved login and
+ * no -c. WARD_E_INVAL (a usage error) for both or neither.
+ */
+struct cli_remote;
+struct cli_src {
+	struct srv_conf *conf;     /* local: the deployment's configuration */
+	struct srv_store *store;   /* local: its database */
+	struct cli_remote *remote; /* remote: the API */
+};
+ward_err cli_src_open(const char *cmd, const char *conf_path, struct cli_src *src,
+		      struct ward_msg *m) WARD_MUST_USE;
+void cli_src_close(struct cli_src *src); /* idempotent */
+/* The exit status for a failure: 2 for a usage error (WARD_E_INVAL from cli_src_open), else 1. */
+int cli_src_status(ward_err e);
+/* Print a JSON document indented, keys sorted, ASCII only, and a newline. */
+typedef struct json_t json_t;
+void cli_print_json(const json_t *j);
+
 /* A device serial or model: 1..max of [A-Za-z0-9._-] (what ward-server accepts). */
 bool cli_ident_ok(const char *s, size_t max);
 /* t as "YYYY-MM-DDTHH:MM:SSZ" (UTC) into out. */

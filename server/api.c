@@ -15,10 +15,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "campaign.h"
 #include "srv.h"
 #include "ward/json.h"
 
 #define FACTS_MAX 4096
+#define REPORT_BODY_MAX (16 * 1024) /* bytes of a report request */
 
 static const char *check_facts(const json_t *f)
 {
@@ -232,10 +234,75 @@ out:
 	srv_peer_free(&p);
 }
 
-/* POST /api/v1/device/report: not built yet. */
+/*
+ * POST /api/v1/device/report: the device's stage reports (docs/api.md). The
+ * reply's last_seq lets the device empty its outbox; a replay changes
+ * nothing and still gets 200 (the device may have missed our last reply).
+ * Campaigns see the new states at the engine's next step (every second).
+ */
 void srv_api_report(struct evhttp_request *req, struct srv *s, const char *path)
 {
-	(void)s;
-	(void)path;
-	srv_error(req, 501, "Not Implemented", "not built yet");
+	struct srv_peer p = {0};
+	struct srv_device dev;
+	struct srv_report *r = NULL;
+	struct ward_buf body;
+	struct ward_msg m = {{0}};
+	json_t *j = NULL, *o;
+	size_t n = 0, accepted = 0;
+	int64_t last = 0;
+	char *text;
+	ward_err e;
+
+	if (strcmp(path, "/api/v1/device/report")) {
+		srv_error(req, 404, "Not Found", "no such resource");
+		return;
+	}
+	if (!srv_is_post(req)) {
+		srv_not_allowed(req, "POST");
+		return;
+	}
+	if (!srv_device_auth(req, s, &p, &dev, false))
+		goto out;
+	if (srv_body(req, REPORT_BODY_MAX, &body)) {
+		srv_error(req, 413, "Payload Too Large", "report requests are limited to %d bytes", REPORT_BODY_MAX);
+		goto out;
+	}
+	e = ward_json_parse(body.p, body.len, REPORT_BODY_MAX, &j, &m);
+	ward_buf_free(&body);
+	r = calloc(SRV_REPORTS_MAX, sizeof(*r));
+	if (!e && !r)
+		e = ward_msg_set(&m, WARD_E_NOMEM, "out of memory");
+	if (!e)
+		e = srv_reports_parse(j, r, &n, &m);
+	if (e) {
+		srv_error(req, e == WARD_E_NOMEM ? 503 : 400, e == WARD_E_NOMEM ? "Service Unavailable" : "Bad Request",
+			  "report body: %s", m.text);
+		goto out;
+	}
+	e = srv_reports_add(s->store, dev.serial, r, n, time(NULL), &accepted, &last, &m);
+	if (e == WARD_E_DENIED || e == WARD_E_NOTFOUND) {
+		srv_error(req, 403, "Forbidden", "%s", m.text);
+		goto out;
+	}
+	if (e == WARD_E_INVAL || e == WARD_E_TOOBIG) {
+		srv_error(req, 400, "Bad Request", "report body: %s", m.text);
+		goto out;
+	}
+	if (e) {
+		fprintf(stderr, "ward-server: reports of %s: %s\n", dev.serial, m.text);
+		srv_error(req, 503, "Service Unavailable", "registry unavailable; retry");
+		goto out;
+	}
+	o = json_pack("{s:I,s:I}", "accepted", (json_int_t)accepted, "last_seq", (json_int_t)last);
+	text = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(o);
+	if (text)
+		srv_reply(req, 200, "OK", "application/json", text, strlen(text));
+	else
+		srv_error(req, 500, "Internal Server Error", "cannot encode the reply");
+	free(text);
+out:
+	free(r);
+	json_decref(j);
+	srv_peer_free(&p);
 }

@@ -134,7 +134,7 @@ ward_err srv_director_render(const struct ward_key *k, const struct srv_device *
 	case SRV_DIRECTOR_TARGETS:
 		ward_tuf_time_format(base + lifetime, expires);
 		targets = json_object();
-		if (targets && a) {
+		if (targets && a && a->target[0]) { /* "" = withdrawn: names nothing */
 			json_error_t je;
 
 			entry = json_loads(a->fileinfo, JSON_REJECT_DUPLICATES, &je);
@@ -226,19 +226,15 @@ static ward_err file_fetch(void *ctx, const char *url, uint64_t offset, uint64_t
 	return e;
 }
 
-ward_err srv_director_image_entry(const struct srv_conf *c, const char *target, char **fileinfo,
-				  char hw[128], char version[64], struct ward_msg *m)
+ward_err srv_director_image_with(const struct srv_conf *c, srv_director_image_fn fn, void *ctx,
+				 struct ward_msg *m)
 {
 	char trust[PATH_MAX], murl[PATH_MAX], root[PATH_MAX], rootfile[PATH_MAX];
 	struct ward_tuf_config tc = {0};
 	struct ward_tuf_client *cl = NULL;
-	const struct ward_tuf_target *t;
 	struct ward_fetcher f;
-	struct ward_buf canon;
-	json_t *entry = NULL, *hashes, *custom, *h, *v;
 	ward_err e;
 
-	ward_buf_init(&canon, SRV_DIRECTOR_FILEINFO_MAX);
 	if ((e = join(trust, sizeof(trust), c->dir, SRV_DIRECTOR_IMAGE_TRUST, m)) ||
 	    (e = join(murl, sizeof(murl), c->dir, SRV_DIRECTOR_REPO "/metadata", m)) ||
 	    (e = join(root, sizeof(root), trust, "root.json", m)) ||
@@ -252,17 +248,37 @@ ward_err srv_director_image_entry(const struct srv_conf *c, const char *target, 
 			return ward_msg_prefix(m, e, "image repository %s/%s: ", c->dir, SRV_DIRECTOR_REPO);
 	}
 	f.fetch = file_fetch;
-	f.ctx = murl;
+	f.ctx = murl; /* lives until the client is freed below */
 	tc.metadata_dir = trust;
 	tc.metadata_url = murl;
 	tc.target_base_url = NULL;
 	e = ward_tuf_open(&tc, &f, &cl, m);
 	if (!e)
 		e = ward_tuf_refresh(cl, m);
-	if (e) {
+	if (e)
 		ward_msg_prefix(m, e, "image repository %s/%s: ", c->dir, SRV_DIRECTOR_REPO);
-		goto out;
-	}
+	else
+		e = fn(ctx, cl, m);
+	ward_tuf_free(cl);
+	return e;
+}
+
+struct entry_ctx {
+	const char *target;  /* asked for */
+	char **fileinfo;     /* out */
+	char *hw, *version;  /* out: 128 and 64 bytes */
+};
+
+static ward_err entry_of(void *arg, struct ward_tuf_client *cl, struct ward_msg *m)
+{
+	struct entry_ctx *x = arg;
+	const char *target = x->target;
+	const struct ward_tuf_target *t;
+	struct ward_buf canon;
+	json_t *entry = NULL, *hashes, *custom, *h, *v;
+	ward_err e;
+
+	ward_buf_init(&canon, SRV_DIRECTOR_FILEINFO_MAX);
 	e = ward_tuf_find_target(cl, target, &t, m);
 	if (e) {
 		if (e == WARD_E_NOTFOUND)
@@ -308,14 +324,21 @@ ward_err srv_director_image_entry(const struct srv_conf *c, const char *target, 
 		ward_msg_prefix(m, e, "entry of \"%.200s\": ", target);
 		goto out;
 	}
-	snprintf(hw, 128, "%s", json_string_value(h));
-	snprintf(version, 64, "%s", json_string_value(v));
-	*fileinfo = (char *)canon.p;
+	snprintf(x->hw, 128, "%s", json_string_value(h));
+	snprintf(x->version, 64, "%s", json_string_value(v));
+	*x->fileinfo = (char *)canon.p;
 	canon.p = NULL;
 	canon.len = 0;
 out:
 	json_decref(entry);
 	ward_buf_free(&canon);
-	ward_tuf_free(cl);
 	return e;
+}
+
+ward_err srv_director_image_entry(const struct srv_conf *c, const char *target, char **fileinfo,
+				  char hw[128], char version[64], struct ward_msg *m)
+{
+	struct entry_ctx x = {target, fileinfo, hw, version};
+
+	return srv_director_image_with(c, entry_of, &x, m);
 }

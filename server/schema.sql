@@ -120,3 +120,74 @@ CREATE TABLE api_tokens (
   revoked    BIGINT
 );
 CREATE INDEX api_tokens_operator ON api_tokens (operator);
+
+-- Migration 4: device labels, stage reports and campaigns
+-- (server/store_campaign.c, server/campaign.c).
+
+-- An operator's labels on a device: tags, space-separated and sorted, with a
+-- space before and after each (" lab north "), so that LIKE '% lab %' finds a
+-- tag on both backends; critical devices get updates only after an
+-- operator's approval. report_seq is the seq of the device's last stage
+-- report (0: none yet).
+ALTER TABLE devices ADD COLUMN tags TEXT NOT NULL DEFAULT ' ';
+ALTER TABLE devices ADD COLUMN critical BIGINT NOT NULL DEFAULT 0 CHECK (critical IN (0, 1));
+ALTER TABLE devices ADD COLUMN report_seq BIGINT NOT NULL DEFAULT 0 CHECK (report_seq >= 0);
+
+-- Stage reports as the devices sent them (POST /api/v1/device/report). seq is
+-- the device's own counter; a report at or below devices.report_seq is a
+-- replay and is not stored. time is when ward-server received it.
+CREATE TABLE device_reports (
+  serial  TEXT NOT NULL REFERENCES devices (serial),
+  seq     BIGINT NOT NULL CHECK (seq >= 1),
+  time    BIGINT NOT NULL,
+  stage   TEXT NOT NULL,
+  target  TEXT NOT NULL,
+  version TEXT NOT NULL,
+  reason  TEXT NOT NULL,
+  PRIMARY KEY (serial, seq)
+);
+
+-- A campaign offers one image (target, with its signed entry copied as an
+-- assignment copies it) to the devices the selector chose when it started,
+-- phase by phase. phases: cumulative percentages ("1,10,50,100");
+-- max_failure: in hundredths of a percent; phase: the index (from 0) of the
+-- phase in progress; phase_approved: the highest phase index an operator let
+-- start (only consulted with require_approval); failures_acked: failed and
+-- rolled-back devices of the current phase an operator saw when resuming (the
+-- threshold counts only failures beyond them).
+CREATE TABLE campaigns (
+  id               TEXT PRIMARY KEY,
+  name             TEXT NOT NULL,
+  target           TEXT NOT NULL,
+  fileinfo         TEXT NOT NULL,
+  version          TEXT NOT NULL,
+  selector         TEXT NOT NULL,
+  phases           TEXT NOT NULL,
+  max_failure      BIGINT NOT NULL CHECK (max_failure >= 0 AND max_failure <= 10000),
+  require_approval BIGINT NOT NULL CHECK (require_approval IN (0, 1)),
+  state            TEXT NOT NULL CHECK (state IN ('created', 'running', 'paused', 'cancelled', 'finished')),
+  phase            BIGINT NOT NULL CHECK (phase >= 0),
+  phase_approved   BIGINT NOT NULL CHECK (phase_approved >= 0),
+  failures_acked   BIGINT NOT NULL CHECK (failures_acked >= 0),
+  reason           TEXT NOT NULL,
+  created_by       TEXT NOT NULL,
+  created          BIGINT NOT NULL,
+  updated          BIGINT NOT NULL
+);
+
+-- The campaign's devices, fixed when it starts, each with its phase.
+CREATE TABLE campaign_devices (
+  campaign    TEXT NOT NULL REFERENCES campaigns (id),
+  serial      TEXT NOT NULL REFERENCES devices (serial),
+  phase       BIGINT NOT NULL CHECK (phase >= 0),
+  critical    BIGINT NOT NULL CHECK (critical IN (0, 1)),
+  approved_by TEXT,
+  state       TEXT NOT NULL CHECK (state IN ('pending', 'awaiting-approval', 'offered', 'downloading',
+                'installed', 'awaiting-local-approval', 'booted', 'healthy', 'rolled-back', 'failed',
+                'cancelled')),
+  reason      TEXT NOT NULL,
+  updated     BIGINT NOT NULL,
+  PRIMARY KEY (campaign, serial)
+);
+CREATE INDEX campaign_devices_serial ON campaign_devices (serial);
+CREATE INDEX campaign_devices_state ON campaign_devices (campaign, phase, state);

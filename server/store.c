@@ -131,6 +131,54 @@ static const char *const migrations[] = {
 	"  revoked    BIGINT\n"
 	");\n"
 	"CREATE INDEX api_tokens_operator ON api_tokens (operator);\n",
+	/* 4: device labels, stage reports, campaigns (server/store_campaign.c) */
+	"ALTER TABLE devices ADD COLUMN tags TEXT NOT NULL DEFAULT ' ';\n"
+	"ALTER TABLE devices ADD COLUMN critical BIGINT NOT NULL DEFAULT 0 CHECK (critical IN (0, 1));\n"
+	"ALTER TABLE devices ADD COLUMN report_seq BIGINT NOT NULL DEFAULT 0 CHECK (report_seq >= 0);\n"
+	"CREATE TABLE device_reports (\n"
+	"  serial  TEXT NOT NULL REFERENCES devices (serial),\n"
+	"  seq     BIGINT NOT NULL CHECK (seq >= 1),\n"
+	"  time    BIGINT NOT NULL,\n"
+	"  stage   TEXT NOT NULL,\n"
+	"  target  TEXT NOT NULL,\n"
+	"  version TEXT NOT NULL,\n"
+	"  reason  TEXT NOT NULL,\n"
+	"  PRIMARY KEY (serial, seq)\n"
+	");\n"
+	"CREATE TABLE campaigns (\n"
+	"  id               TEXT PRIMARY KEY,\n"
+	"  name             TEXT NOT NULL,\n"
+	"  target           TEXT NOT NULL,\n"
+	"  fileinfo         TEXT NOT NULL,\n"
+	"  version          TEXT NOT NULL,\n"
+	"  selector         TEXT NOT NULL,\n"
+	"  phases           TEXT NOT NULL,\n"
+	"  max_failure      BIGINT NOT NULL CHECK (max_failure >= 0 AND max_failure <= 10000),\n"
+	"  require_approval BIGINT NOT NULL CHECK (require_approval IN (0, 1)),\n"
+	"  state            TEXT NOT NULL CHECK (state IN ('created', 'running', 'paused', 'cancelled', 'finished')),\n"
+	"  phase            BIGINT NOT NULL CHECK (phase >= 0),\n"
+	"  phase_approved   BIGINT NOT NULL CHECK (phase_approved >= 0),\n"
+	"  failures_acked   BIGINT NOT NULL CHECK (failures_acked >= 0),\n"
+	"  reason           TEXT NOT NULL,\n"
+	"  created_by       TEXT NOT NULL,\n"
+	"  created          BIGINT NOT NULL,\n"
+	"  updated          BIGINT NOT NULL\n"
+	");\n"
+	"CREATE TABLE campaign_devices (\n"
+	"  campaign    TEXT NOT NULL REFERENCES campaigns (id),\n"
+	"  serial      TEXT NOT NULL REFERENCES devices (serial),\n"
+	"  phase       BIGINT NOT NULL CHECK (phase >= 0),\n"
+	"  critical    BIGINT NOT NULL CHECK (critical IN (0, 1)),\n"
+	"  approved_by TEXT,\n"
+	"  state       TEXT NOT NULL CHECK (state IN ('pending', 'awaiting-approval', 'offered', 'downloading',\n"
+	"                'installed', 'awaiting-local-approval', 'booted', 'healthy', 'rolled-back', 'failed',\n"
+	"                'cancelled')),\n"
+	"  reason      TEXT NOT NULL,\n"
+	"  updated     BIGINT NOT NULL,\n"
+	"  PRIMARY KEY (campaign, serial)\n"
+	");\n"
+	"CREATE INDEX campaign_devices_serial ON campaign_devices (serial);\n"
+	"CREATE INDEX campaign_devices_state ON campaign_devices (campaign, phase, state);\n",
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
@@ -237,8 +285,8 @@ static ward_err parse_i64(const char *s, int64_t *out)
 }
 
 /* Column i of r as text into dst (size bytes): a stored value too long for its field is refused. */
-static ward_err col_text(const struct srv_row *r, size_t i, char *dst, size_t size, const char *what,
-			 struct ward_msg *m)
+ward_err srv_store_col_text(const struct srv_row *r, size_t i, char *dst, size_t size, const char *what,
+			   struct ward_msg *m)
 {
 	size_t len;
 
@@ -251,8 +299,8 @@ static ward_err col_text(const struct srv_row *r, size_t i, char *dst, size_t si
 	return WARD_OK;
 }
 
-static ward_err col_i64(const struct srv_row *r, size_t i, int64_t *out, const char *what,
-			struct ward_msg *m)
+ward_err srv_store_col_i64(const struct srv_row *r, size_t i, int64_t *out, const char *what,
+			  struct ward_msg *m)
 {
 	if (i >= r->n || parse_i64(r->val[i], out) != WARD_OK)
 		return ward_msg_set(m, WARD_E_PARSE, "stored %s is not an integer", what);
@@ -263,7 +311,7 @@ static ward_err col_time(const struct srv_row *r, size_t i, time_t *out, const c
 			 struct ward_msg *m)
 {
 	int64_t v;
-	ward_err e = col_i64(r, i, &v, what, m);
+	ward_err e = srv_store_col_i64(r, i, &v, what, m);
 
 	if (e)
 		return e;
@@ -301,7 +349,7 @@ static ward_err col_status(const struct srv_row *r, size_t i, enum srv_device_st
  * At most one row, copied (primary-key lookups). Usage:
  *	struct one o = {0};
  *	e = query_one(s, SQL, p, NPARAM(p), &o, m);
- *	if (!e && o.found) e = col_text(&o.row, 0, ...);
+ *	if (!e && o.found) e = srv_store_col_text(&o.row, 0, ...);
  *	one_free(&o);
  */
 struct one {
@@ -437,6 +485,11 @@ ward_err srv_store_exec(struct srv_store *s, const char *sql, const struct srv_p
 	return s->be->exec(s->conn, sql, p, np, fn, ctx, changes, m);
 }
 
+bool srv_store_row_locks(const struct srv_store *s)
+{
+	return s->be->row_locks;
+}
+
 ward_err srv_store_tx(struct srv_store *s, bool write, srv_store_tx_fn body, void *ctx,
 		      struct ward_msg *m)
 {
@@ -470,7 +523,7 @@ static ward_err migrate_tx(struct srv_store *s, void *arg, struct ward_msg *m)
 	if (e)
 		goto out;
 	if (o.found && o.row.val[0]) {
-		e = col_i64(&o.row, 0, &version, "schema version", m);
+		e = srv_store_col_i64(&o.row, 0, &version, "schema version", m);
 		if (e)
 			goto out;
 	}
@@ -606,7 +659,7 @@ static ward_err audit_append(struct srv_store *s, const char *event, const char 
 	if (e)
 		goto out;
 	if (o.found) {
-		e = col_i64(&o.row, 0, &seq, "audit seq", m);
+		e = srv_store_col_i64(&o.row, 0, &seq, "audit seq", m);
 		if (e)
 			goto out;
 		if (!o.row.val[1] || strlen(o.row.val[1]) != AUDIT_HASH_HEX ||
@@ -748,7 +801,7 @@ static bool verify_record(const struct srv_row *r, int64_t seq)
 	int64_t t;
 	bool ok = false;
 
-	if (col_i64(r, 1, &t, "audit time", NULL) != WARD_OK || !r->val[2] || !r->val[3] ||
+	if (srv_store_col_i64(r, 1, &t, "audit time", NULL) != WARD_OK || !r->val[2] || !r->val[3] ||
 	    !r->val[5] || !r->val[6] || strlen(r->val[5]) != AUDIT_HASH_HEX ||
 	    strlen(r->val[6]) != AUDIT_HASH_HEX ||
 	    ward_hex_decode(r->val[5], prev, sizeof(prev)) != WARD_OK ||
@@ -774,7 +827,7 @@ static ward_err verify_row(void *arg, const struct srv_row *r, struct ward_msg *
 
 	if (v->broken)
 		return WARD_OK; /* the verdict stands; the remaining rows are drained unread */
-	if (col_i64(r, 0, &seq, "audit seq", m) != WARD_OK) {
+	if (srv_store_col_i64(r, 0, &seq, "audit seq", m) != WARD_OK) {
 		v->broken = true;
 		ward_msg_set(m, WARD_E_VERIFY, "an audit record after seq %" PRId64 " has no valid seq",
 			     v->expect - 1);
@@ -974,17 +1027,17 @@ ward_err srv_batch_by_username(struct srv_store *s, const char *username, struct
 				 username);
 		goto out;
 	}
-	e = col_text(&o.row, 0, b.id, sizeof(b.id), "batch id", m);
+	e = srv_store_col_text(&o.row, 0, b.id, sizeof(b.id), "batch id", m);
 	if (!e)
-		e = col_text(&o.row, 1, b.username, sizeof(b.username), "batch user name", m);
+		e = srv_store_col_text(&o.row, 1, b.username, sizeof(b.username), "batch user name", m);
 	if (!e)
-		e = col_text(&o.row, 2, b.pass_hash, sizeof(b.pass_hash), "batch password hash", m);
+		e = srv_store_col_text(&o.row, 2, b.pass_hash, sizeof(b.pass_hash), "batch password hash", m);
 	if (!e)
-		e = col_text(&o.row, 3, b.model, sizeof(b.model), "batch model", m);
+		e = srv_store_col_text(&o.row, 3, b.model, sizeof(b.model), "batch model", m);
 	if (!e)
-		e = col_i64(&o.row, 4, &b.count, "batch count", m);
+		e = srv_store_col_i64(&o.row, 4, &b.count, "batch count", m);
 	if (!e)
-		e = col_i64(&o.row, 5, &b.used, "batch used", m);
+		e = srv_store_col_i64(&o.row, 5, &b.used, "batch used", m);
 	if (!e)
 		e = col_time(&o.row, 6, &b.expires, "batch expiry", m);
 	if (!e)
@@ -1048,13 +1101,13 @@ static ward_err enroll_tx(struct srv_store *s, void *arg, struct ward_msg *m)
 		e = ward_msg_set(m, WARD_E_NOTFOUND, "production batch %s does not exist", c->batch_id);
 		goto out;
 	}
-	e = col_text(&o.row, 0, model, sizeof(model), "batch model", m);
+	e = srv_store_col_text(&o.row, 0, model, sizeof(model), "batch model", m);
 	if (!e)
-		e = col_i64(&o.row, 1, &count, "batch count", m);
+		e = srv_store_col_i64(&o.row, 1, &count, "batch count", m);
 	if (!e)
-		e = col_i64(&o.row, 2, &used, "batch used", m);
+		e = srv_store_col_i64(&o.row, 2, &used, "batch used", m);
 	if (!e)
-		e = col_i64(&o.row, 3, &expires, "batch expiry", m);
+		e = srv_store_col_i64(&o.row, 3, &expires, "batch expiry", m);
 	if (e)
 		goto out;
 	if (c->now > expires) {
@@ -1178,7 +1231,7 @@ static ward_err renew_tx(struct srv_store *s, void *arg, struct ward_msg *m)
 	}
 	e = col_status(&o.row, 0, &st, m);
 	if (!e)
-		e = col_text(&o.row, 1, previous, sizeof(previous), "certificate serial", m);
+		e = srv_store_col_text(&o.row, 1, previous, sizeof(previous), "certificate serial", m);
 	if (e)
 		goto out;
 	if (st != SRV_DEVICE_ACTIVE) {
@@ -1231,22 +1284,22 @@ ward_err srv_renew(struct srv_store *s, const char *serial, const char *cert_ser
 	return run_tx(s, TX_WRITE, renew_tx, &c, m);
 }
 
-#define DEVICE_COLS "serial, model, batch_id, status, cert_serial, cert_not_after, enrolled, last_seen, facts"
+#define DEVICE_COLS SRV_DEVICE_COLS
 
-static ward_err device_from_row(const struct srv_row *r, struct srv_device *d, struct ward_msg *m)
+ward_err srv_store_device_from_row(const struct srv_row *r, struct srv_device *d, struct ward_msg *m)
 {
 	ward_err e;
 
 	memset(d, 0, sizeof(*d));
-	e = col_text(r, 0, d->serial, sizeof(d->serial), "device serial", m);
+	e = srv_store_col_text(r, 0, d->serial, sizeof(d->serial), "device serial", m);
 	if (!e)
-		e = col_text(r, 1, d->model, sizeof(d->model), "device model", m);
+		e = srv_store_col_text(r, 1, d->model, sizeof(d->model), "device model", m);
 	if (!e)
-		e = col_text(r, 2, d->batch_id, sizeof(d->batch_id), "device batch", m);
+		e = srv_store_col_text(r, 2, d->batch_id, sizeof(d->batch_id), "device batch", m);
 	if (!e)
 		e = col_status(r, 3, &d->status, m);
 	if (!e)
-		e = col_text(r, 4, d->cert_serial, sizeof(d->cert_serial), "certificate serial", m);
+		e = srv_store_col_text(r, 4, d->cert_serial, sizeof(d->cert_serial), "certificate serial", m);
 	if (!e)
 		e = col_time(r, 5, &d->cert_not_after, "certificate expiry", m);
 	if (!e)
@@ -1254,7 +1307,7 @@ static ward_err device_from_row(const struct srv_row *r, struct srv_device *d, s
 	if (!e)
 		e = col_time(r, 7, &d->last_seen, "last check-in time", m);
 	if (!e)
-		e = col_text(r, 8, d->facts, sizeof(d->facts), "device facts", m);
+		e = srv_store_col_text(r, 8, d->facts, sizeof(d->facts), "device facts", m);
 	return e;
 }
 
@@ -1286,7 +1339,7 @@ ward_err srv_device_get(struct srv_store *s, const char *serial, struct srv_devi
 		e = ward_msg_set(m, WARD_E_NOMEM, "out of memory");
 		goto out;
 	}
-	e = device_from_row(&o.row, d, m);
+	e = srv_store_device_from_row(&o.row, d, m);
 	if (!e)
 		*out = *d;
 out:
@@ -1325,11 +1378,11 @@ ward_err srv_cert_status(struct srv_store *s, const char *cert_serial, char *dev
 				 cert_serial);
 		goto out;
 	}
-	e = col_text(&o.row, 0, dev, sizeof(dev), "device serial", m);
+	e = srv_store_col_text(&o.row, 0, dev, sizeof(dev), "device serial", m);
 	if (!e)
 		e = col_status(&o.row, 1, &st, m);
 	if (!e)
-		e = col_text(&o.row, 2, cur, sizeof(cur), "certificate serial", m);
+		e = srv_store_col_text(&o.row, 2, cur, sizeof(cur), "certificate serial", m);
 	if (e)
 		goto out;
 	len = strlen(dev);
@@ -1586,7 +1639,7 @@ static ward_err revoked_row(void *arg, const struct srv_row *r, struct ward_msg 
 		c->v = v;
 		c->cap = cap;
 	}
-	e = col_text(r, 0, c->v[c->n].cert_serial, sizeof(c->v[c->n].cert_serial),
+	e = srv_store_col_text(r, 0, c->v[c->n].cert_serial, sizeof(c->v[c->n].cert_serial),
 		     "certificate serial", m);
 	if (!e)
 		e = col_time(r, 1, &c->v[c->n].revoked_at, "revocation time", m);
@@ -1635,7 +1688,7 @@ static ward_err crl_tx(struct srv_store *s, void *arg, struct ward_msg *m)
 	if (!e && !o.found)
 		e = ward_msg_set(m, WARD_E_IO, "the crl_state row is missing from the database");
 	if (!e)
-		e = col_i64(&o.row, 0, &v, "CRL number", m);
+		e = srv_store_col_i64(&o.row, 0, &v, "CRL number", m);
 	if (!e)
 		*number = (uint64_t)v;
 	one_free(&o);
@@ -1681,7 +1734,7 @@ static ward_err devices_row(void *arg, const struct srv_row *r, struct ward_msg 
 		c->v = v;
 		c->cap = cap;
 	}
-	e = device_from_row(r, &c->v[c->n], m);
+	e = srv_store_device_from_row(r, &c->v[c->n], m);
 	if (!e)
 		c->n++;
 	return e;

@@ -65,7 +65,7 @@ enum srv_lock {
 };
 
 /* Most columns any statement of store.c returns. */
-#define SRV_MAX_COLS 16
+#define SRV_MAX_COLS 24
 
 struct srv_backend {
 	const char *name; /* "sqlite" or "postgresql", for messages */

@@ -37,4 +37,16 @@ struct json_t;
 ward_err srv_store_audit_append(struct srv_store *s, const char *event, const char *subject,
 				struct json_t *detail, int64_t now, struct ward_msg *m) WARD_MUST_USE;
 
+/* Does the backend understand SELECT ... FOR UPDATE (PostgreSQL)? SQLite's write
+ * transactions lock the whole database instead. */
+bool srv_store_row_locks(const struct srv_store *s);
+/* The columns of a struct srv_device, in the order srv_store_device_from_row reads them
+ * (columns 0-8 of a row; a query may add its own after them). */
+#define SRV_DEVICE_COLS "serial, model, batch_id, status, cert_serial, cert_not_after, enrolled, last_seen, facts"
+ward_err srv_store_device_from_row(const struct srv_row *r, struct srv_device *d, struct ward_msg *m) WARD_MUST_USE;
+/* Column i as text into dst (size bytes; longer is WARD_E_TOOBIG), or as a 64-bit integer. */
+ward_err srv_store_col_text(const struct srv_row *r, size_t i, char *dst, size_t size, const char *what,
+			    struct ward_msg *m) WARD_MUST_USE;
+ward_err srv_store_col_i64(const struct srv_row *r, size_t i, int64_t *out, const char *what,
+			   struct ward_msg *m) WARD_MUST_USE;
 #endif

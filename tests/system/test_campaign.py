@@ -1,0 +1,514 @@
+"""test_campaign — phased update campaigns, end to end through ward-server.
+
+Devices here are simulated in Python (they enrol over EST, speak mutual TLS,
+read their director metadata and send stage reports exactly as wardd does;
+test_update_reports.py and the demo do the same with the real wardd), so
+one test can hold twenty devices and decide which of them fail. Operators
+use the real API (bearer tokens) and the real `ward campaign` CLI. The
+campaign engine runs inside ward-server every second; tests poll with a
+deadline, never sleep a fixed time to assert.
+
+Covered, on SQLite and PostgreSQL: phases advance only when their devices
+report healthy, in the sizes the percentages say; a phase whose failures
+pass the threshold pauses the campaign, withdraws offers not yet taken and
+the failed device's own offer; resume acknowledges the failures seen and
+goes on; critical devices wait for an operator's approval; require_approval
+gates each phase; state survives kill -9 of ward-server, and two servers on
+one PostgreSQL run the same campaign; every step is audited and the chain
+verifies. Hostile input: report bodies (malformed, oversized, unknown stage,
+out-of-order and replayed seq, unknown fields, no client certificate) and
+campaign requests (bad phases, selectors, percentages, ids, methods, roles,
+overlapping campaigns, an image the repository does not list).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from device import Release, image_bytes, KiB  # noqa: E402
+from fleet import Fleet, Conn, request, tls_context  # noqa: E402
+from pg import pg_server  # noqa: E402,F401
+
+PASSWORD = "correct horse battery staple"
+MODEL = "thermo-3"
+
+
+def wait_for(what, fn, timeout=20.0, every=0.1):
+    end = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < end:
+        last = fn()
+        if last:
+            return last
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what}: last value {last!r}")
+
+
+class SimDevice:
+    """One device: its identity, a keep-alive mutual-TLS connection, its report counter."""
+
+    def __init__(self, world: "World", serial: str):
+        self.world = world
+        self.serial = serial
+        self.ident = world.fleet.enroll(world.server, world.batch, serial)
+        self.seq = 0
+        self.conn: Conn | None = None
+
+    def call(self, method, path, body=None, headers=None):
+        for attempt in range(2):
+            if self.conn is None:
+                self.conn = self.world.fleet.client(self.world.server, self.ident)
+            try:
+                r = self.conn.request(method, path, body, headers or {})
+                if r.status is not None:
+                    return r
+            except OSError:
+                pass
+            self.conn.close()
+            self.conn = None
+        raise AssertionError(f"{self.serial}: {method} {path} failed twice")
+
+    def offered(self) -> str | None:
+        """The image the director names for this device now (or None)."""
+        r = self.call("GET", "/api/v1/device/director/targets.json")
+        assert r.status == 200, r.text
+        targets = json.loads(r.body)["signed"]["targets"]
+        assert len(targets) <= 1, targets
+        return next(iter(targets), None)
+
+    def report(self, stage: str, target: str, version: str = "2.0.0", reason: str = "", seq=None):
+        if seq is None:
+            self.seq += 1
+            seq = self.seq
+        body = {"reports": [{"seq": seq, "stage": stage, "target": target, "version": version,
+                             "reason": reason, "time": int(time.time())}]}
+        r = self.call("POST", "/api/v1/device/report", json.dumps(body).encode(),
+                      {"Content-Type": "application/json"})
+        assert r.status == 200, (r.status, r.text)
+        return json.loads(r.body)
+
+    def update_ok(self, target: str):
+        for st in ("downloading", "installed", "booted", "healthy"):
+            self.report(st, target)
+
+
+class World:
+    """A deployment with an image repository, ward-server, operators and N devices."""
+
+    def __init__(self, tmp: Path, fleet: Fleet, n: int, workers: int = 2):
+        self.release = Release(tmp / "maker")
+        self.v2 = self.release.add("2.0.0", image_bytes("v2", 64 * KiB))
+        self.fleet = fleet
+        os.symlink(self.release.repo / "repo", self.fleet.dir / "repo")
+        self.server = self.fleet.start(workers=workers)
+        self.batch = self.fleet.batch(model=MODEL, count=max(n, 1))
+        self.tokens = {}
+        for role in ("admin", "release-manager", "operator", "auditor"):
+            name = role.replace("-", "")
+            pw = tmp / f"pw-{name}"
+            pw.write_text(PASSWORD + "\n")
+            self.fleet.ward("operator", "add", name, "--role", role, "--password-file", pw, "-c",
+                            self.fleet.conf)
+            r = self.api("POST", "/api/v1/login", {"name": name, "password": PASSWORD}, token=None)
+            assert r.status == 200, r.text
+            self.tokens[role] = json.loads(r.body)["token"]
+        self.devices = [SimDevice(self, f"d-{i:03d}") for i in range(n)]
+
+    def api(self, method, path, body=None, token="admin", raw=None, server=None):
+        h = {}
+        if token is not None:
+            h["Authorization"] = "Bearer " + (self.tokens.get(token, token))
+        data = raw
+        if body is not None:
+            data = json.dumps(body).encode()
+            h["Content-Type"] = "application/json"
+        srv = server or self.server
+        return request(srv.port, tls_context(self.fleet.root), method, path, data, h)
+
+    def create(self, token="admin", **kw):
+        body = {"image": self.v2.name, "select": f"model={MODEL}", "phases": [10, 50, 100],
+                "max_failure": 20}
+        body.update(kw)
+        r = self.api("POST", "/api/v1/campaigns", body, token=token)
+        assert r.status == 200, (r.status, r.text)
+        return json.loads(r.body)
+
+    def act(self, cid, action, token="admin", body=None, status=200):
+        r = self.api("POST", f"/api/v1/campaigns/{cid}/{action}", body if body is not None else {},
+                     token=token)
+        assert r.status == status, (r.status, r.text)
+        return json.loads(r.body) if status == 200 else r.text
+
+    def show(self, cid):
+        r = self.api("GET", f"/api/v1/campaigns/{cid}")
+        assert r.status == 200, r.text
+        return json.loads(r.body)
+
+    def states(self, cid) -> dict[str, str]:
+        return {d["serial"]: d["state"] for d in self.show(cid)["devices"]}
+
+    def by(self, serial) -> SimDevice:
+        return next(d for d in self.devices if d.serial == serial)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request):
+    return request.param
+
+
+@pytest.fixture
+def make_world(backend, request, tmp_path):
+    made, dbs = [], []
+    pg = request.getfixturevalue("pg_server") if backend == "postgresql" else None
+
+    def make(n: int, workers: int = 2) -> World:
+        if pg is None:
+            fl = Fleet(tmp_path / "fleet")
+        else:
+            db = "ward_" + secrets.token_hex(6)
+            pg.psql(f"CREATE DATABASE {db}", dbname="postgres")
+            dbs.append(db)
+            fl = Fleet(tmp_path / "fleet", "postgresql", pg.uri_for(db), pg, db)
+        made.append(fl)
+        return World(tmp_path, fl, n, workers)
+
+    yield make
+    deaths = []
+    for fl in made:
+        fl.stop_all()
+        for s in fl.servers:
+            deaths += s.worker_deaths()
+    for db in dbs:
+        pg.psql(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)", dbname="postgres")
+    assert not deaths, deaths
+
+
+def offered_set(w: World) -> set[str]:
+    return {d.serial for d in w.devices if d.offered() == w.v2.name}
+
+
+def test_phases_advance_when_devices_are_healthy(make_world):
+    w = make_world(20)
+    c = w.create(name="spring release")
+    assert c["state"] == "created" and c["version"] == "2.0.0" and c["phases"][0]["devices"] == 0
+    assert offered_set(w) == set()  # created: nothing offered yet
+    c = w.act(c["id"], "start")
+    cid = c["id"]
+    assert c["state"] == "running" and c["phase"] == 0
+    assert [p["devices"] for p in c["phases"]] == [2, 8, 10]  # ceil(10%, 50%, 100% of 20)
+    first = {d["serial"] for d in c["devices"] if d["phase"] == 0}
+    assert offered_set(w) == first
+    # phase 1 is not done until both devices are healthy
+    a, b = sorted(first)
+    w.by(a).update_ok(w.v2.name)
+    w.by(b).report("downloading", w.v2.name)
+    time.sleep(1.5)
+    assert w.show(cid)["phase"] == 0
+    w.by(b).report("installed", w.v2.name)
+    w.by(b).report("healthy", w.v2.name)
+    c = wait_for("phase 2", lambda: (x := w.show(cid))["phase"] == 1 and x)
+    second = {d["serial"] for d in c["devices"] if d["phase"] == 1}
+    assert len(second) == 8
+    assert wait_for("phase 2 offered", lambda: offered_set(w) == first | second)
+    for s in second:
+        w.by(s).update_ok(w.v2.name)
+    c = wait_for("phase 3", lambda: (x := w.show(cid))["phase"] == 2 and x)
+    assert c["phases"][1]["counts"] == {"healthy": 8}
+    rest = {d["serial"] for d in c["devices"] if d["phase"] == 2}
+    for s in rest:
+        w.by(s).update_ok(w.v2.name)
+    c = wait_for("finished", lambda: (x := w.show(cid))["state"] == "finished" and x)
+    assert sum(p["counts"].get("healthy", 0) for p in c["phases"]) == 20
+    events = [r["event"] for r in w.fleet.audit() if r["subject"] == cid]
+    assert events == ["campaign-create", "campaign-start", "campaign-phase", "campaign-phase",
+                      "campaign-finish"], events
+    w.fleet.audit_verify()
+    # the device API's history: every report stored once, in order
+    rows = w.fleet.sql(f"SELECT stage FROM device_reports WHERE serial = '{a}' ORDER BY seq")
+    assert [r[0] for r in rows] == ["downloading", "installed", "booted", "healthy"]
+
+
+def test_failures_pause_the_campaign_and_withdraw_offers(make_world):
+    w = make_world(10)
+    c = w.create(phases=[20, 100], max_failure=10)
+    cid = w.act(c["id"], "start")["id"]
+    first = sorted(d["serial"] for d in w.show(cid)["devices"] if d["phase"] == 0)
+    assert len(first) == 2 and offered_set(w) == set(first)
+    bad, idle = w.by(first[0]), w.by(first[1])
+    bad.report("downloading", w.v2.name)
+    bad.report("installed", w.v2.name)
+    bad.report("rolled-back", w.v2.name, reason="health check failed: exit 1")
+    c = wait_for("auto-pause", lambda: (x := w.show(cid))["state"] == "paused" and x)
+    assert "1 of 2 devices of phase 1 failed" in c["reason"] and "10.00% limit" in c["reason"], c["reason"]
+    # the failed device and the one that had not started yet are offered nothing now
+    assert offered_set(w) == set()
+    st = w.states(cid)
+    assert st[bad.serial] == "rolled-back" and st[idle.serial] == "pending"
+    fails = [r for r in w.fleet.audit() if r["event"] == "device-update-failed"]
+    assert fails and fails[-1]["subject"] == bad.serial
+    assert fails[-1]["detail"]["reason"] == "health check failed: exit 1"
+    pauses = [r for r in w.fleet.audit() if r["event"] == "campaign-pause"]
+    assert pauses and pauses[-1]["detail"]["by"] == "ward-server"
+    # the operator may pause/resume (operators may pause; resume is for release managers)
+    assert "may not resume" in w.act(cid, "resume", token="operator", status=403)
+    c = w.act(cid, "resume", token="release-manager", body={"reason": "bad unit replaced"})
+    assert c["state"] == "running" and "bad unit replaced" in c["reason"]
+    assert wait_for("re-offered", lambda: offered_set(w) == {idle.serial})
+    idle.update_ok(w.v2.name)
+    c = wait_for("phase 2", lambda: (x := w.show(cid))["phase"] == 1 and x)
+    # a new failure in phase 2 beyond the threshold pauses again
+    p2 = sorted(d["serial"] for d in c["devices"] if d["phase"] == 1)
+    wait_for("phase 2 offered", lambda: offered_set(w) == set(p2) | {idle.serial})
+    w.by(p2[0]).report("failed", w.v2.name, reason="no space left on slot B")
+    w.by(p2[1]).report("failed", w.v2.name, reason="no space left on slot B")
+    c = wait_for("second pause", lambda: (x := w.show(cid))["state"] == "paused" and x)
+    assert "2 of 8 devices of phase 2" in c["reason"], c["reason"]
+    c = w.act(cid, "cancel", body={"reason": "give up"})
+    assert c["state"] == "cancelled"
+    assert offered_set(w) == {idle.serial}  # the healthy device keeps what it runs
+    st = w.states(cid)
+    assert st[p2[0]] == "failed" and st[idle.serial] == "healthy"
+    assert sum(1 for v in st.values() if v == "cancelled") == 6
+    w.fleet.audit_verify()
+
+
+def test_critical_devices_wait_for_an_operator(make_world):
+    w = make_world(4)
+    crit = w.devices[0].serial
+    w.fleet.sql(f"UPDATE devices SET critical = 1 WHERE serial = '{crit}'")
+    c = w.create(phases=[100], max_failure=0)
+    cid = w.act(c["id"], "start")["id"]
+    st = w.states(cid)
+    assert st[crit] == "awaiting-approval"
+    assert sorted(k for k, v in st.items() if v == "offered") == sorted(d.serial for d in w.devices[1:])
+    assert w.devices[0].offered() is None
+    for d in w.devices[1:]:
+        d.update_ok(w.v2.name)
+    c = wait_for("waiting", lambda: "wait for an operator's approval" in (x := w.show(cid))["reason"] and x)
+    assert c["state"] == "running"
+    # an auditor may not approve; an operator may
+    r = w.api("POST", f"/api/v1/campaigns/{cid}/approve", {"devices": [crit]}, token="auditor")
+    assert r.status == 403
+    r = w.api("POST", f"/api/v1/campaigns/{cid}/approve", {"devices": ["d-001"]}, token="operator")
+    assert r.status == 404 and "not a critical device waiting" in r.text
+    c = w.act(cid, "approve", token="operator", body={"devices": [crit]})
+    dev = next(d for d in c["devices"] if d["serial"] == crit)
+    assert dev["approved_by"] == "operator" and dev["state"] == "offered"
+    assert w.devices[0].offered() == w.v2.name
+    w.devices[0].update_ok(w.v2.name)
+    wait_for("finished", lambda: w.show(cid)["state"] == "finished")
+    appr = [r for r in w.fleet.audit() if r["event"] == "campaign-approve"]
+    assert appr[-1]["detail"]["devices"] == [crit] and appr[-1]["detail"]["by"] == "operator"
+
+
+def test_require_approval_gates_each_phase(make_world):
+    w = make_world(4)
+    c = w.create(phases=[25, 100], max_failure=0, require_approval=True)
+    cid = w.act(c["id"], "start")["id"]
+    first = [d["serial"] for d in w.show(cid)["devices"] if d["phase"] == 0]
+    assert len(first) == 1
+    w.by(first[0]).update_ok(w.v2.name)
+    c = wait_for("gate", lambda: "phase 2 waits for an operator's approval" in (x := w.show(cid))["reason"] and x)
+    assert c["phase"] == 0 and len(offered_set(w)) == 1
+    r = w.api("POST", f"/api/v1/campaigns/{cid}/approve", {"phase": "yes"})
+    assert r.status == 400
+    c = w.act(cid, "approve", body={"phase": True})
+    assert c["phase"] == 1 and c["phase_approved"] == 1
+    assert len(offered_set(w)) == 4
+
+
+def test_state_survives_a_killed_server(make_world):
+    w = make_world(6)
+    c = w.create(phases=[50, 100], max_failure=50)
+    cid = w.act(c["id"], "start")["id"]
+    first = [d["serial"] for d in w.show(cid)["devices"] if d["phase"] == 0]
+    w.server.kill9()
+    for d in w.devices:
+        d.conn = None
+    w.server = w.fleet.start(workers=2, name="restarted")
+    for s in first:
+        w.by(s).update_ok(w.v2.name)
+    c = wait_for("phase 2 after restart", lambda: (x := w.show(cid))["phase"] == 1 and x)
+    for d in c["devices"]:
+        if d["phase"] == 1:
+            w.by(d["serial"]).update_ok(w.v2.name)
+    wait_for("finished", lambda: w.show(cid)["state"] == "finished")
+    w.fleet.audit_verify()
+
+
+def test_two_servers_share_one_campaign(make_world, backend):
+    if backend != "postgresql":
+        pytest.skip("two ward-server instances share one database only on PostgreSQL (by design)")
+    w = make_world(8)
+    other = w.fleet.start(workers=2, name="second")
+    c = w.create(phases=[50, 100], max_failure=0)
+    r = w.api("POST", f"/api/v1/campaigns/{c['id']}/start", {}, server=other)
+    assert r.status == 200, r.text
+    cid = c["id"]
+    # half the devices talk to each server
+    for i, d in enumerate(w.devices):
+        if i % 2:
+            d.world = type("W", (), {"fleet": w.fleet, "server": other})()
+            d.conn = None
+    for _ in range(2):
+        c = w.show(cid)
+        for d in c["devices"]:
+            if d["phase"] == c["phase"] and d["state"] == "offered":
+                w.by(d["serial"]).update_ok(w.v2.name)
+        time.sleep(0.1)
+        wait_for("progress", lambda: w.show(cid)["phase"] == 1 or w.show(cid)["state"] == "finished")
+    for d in w.show(cid)["devices"]:
+        if d["state"] != "healthy":
+            w.by(d["serial"]).update_ok(w.v2.name)
+    wait_for("finished", lambda: w.show(cid)["state"] == "finished")
+    events = [r["event"] for r in w.fleet.audit() if r["subject"] == cid]
+    assert events.count("campaign-phase") == 1 and events.count("campaign-finish") == 1, events
+    w.fleet.audit_verify()
+
+
+# ---- hostile input -------------------------------------------------------------
+
+
+def test_report_endpoint_refuses_bad_input(make_world):
+    w = make_world(1)
+    d = w.devices[0]
+    c = w.create(phases=[100], max_failure=0)
+    cid = w.act(c["id"], "start")["id"]
+
+    def post(body, ctype="application/json"):
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        return d.call("POST", "/api/v1/device/report", raw, {"Content-Type": ctype})
+
+    good = {"seq": 1, "stage": "downloading", "target": w.v2.name, "version": "2.0.0"}
+    cases = [
+        (b"{", 400, "invalid JSON"),
+        (b"[]", 400, "reports"),
+        ({"reports": {}}, 400, "reports"),
+        ({"reports": [good], "extra": 1}, 400, "reports"),
+        ({"reports": [dict(good, stage="pwned")]}, 400, "unknown stage"),
+        ({"reports": [dict(good, seq=0)]}, 400, "seq"),
+        ({"reports": [dict(good, seq="1")]}, 400, "seq"),
+        ({"reports": [dict(good, seq=2), dict(good, seq=2)]}, 400, "increasing"),
+        ({"reports": [dict(good, target="")]}, 400, "target"),
+        ({"reports": [dict(good, reason="x" * 201)]}, 400, "reason"),
+        ({"reports": [dict(good, version=7)]}, 400, "version"),
+        ({"reports": [dict(good, evil=True)]}, 400, "unknown field"),
+        ({"reports": [dict(good, seq=i + 1) for i in range(33)]}, 400, "at most 32"),
+        ({"reports": [dict(good, target="a\u0001b")]}, 400, "control"),
+        (b"{" + b" " * 17000 + b"}", 413, "limited"),
+    ]
+    for body, status, needle in cases:
+        r = post(body)
+        assert r.status == status, (body[:80] if isinstance(body, bytes) else body, r.status, r.text)
+        assert needle.lower() in r.text.lower(), (needle, r.text)
+    assert w.fleet.scalar(f"SELECT COUNT(*) FROM device_reports WHERE serial = '{d.serial}'") == "0"
+    # without a client certificate: 401; GET: 405
+    r = request(w.server.port, tls_context(w.fleet.root), "POST", "/api/v1/device/report",
+                json.dumps({"reports": [good]}).encode(), {"Content-Type": "application/json"})
+    assert r.status == 401
+    r = d.call("GET", "/api/v1/device/report")
+    assert r.status == 405 and "POST" in r.headers.get("allow", "")
+    # a replay is accepted (the device may have missed the reply) but changes nothing
+    assert d.report("downloading", w.v2.name, seq=5) == {"accepted": 1, "last_seq": 5}
+    assert d.report("failed", w.v2.name, seq=5, reason="replayed") == {"accepted": 0, "last_seq": 5}
+    assert d.report("failed", w.v2.name, seq=3, reason="old") == {"accepted": 0, "last_seq": 5}
+    assert w.states(cid)[d.serial] == "downloading"
+    assert not [r for r in w.fleet.audit() if r["event"] == "device-update-failed"]
+    assert w.server.running() and not w.server.worker_deaths()
+
+
+def test_campaign_requests_refuse_bad_input(make_world):
+    w = make_world(2)
+    base = {"image": w.v2.name, "select": f"model={MODEL}", "phases": [50, 100], "max_failure": 5}
+    bad = [
+        (dict(base, phases=[]), 400, "phases"),
+        (dict(base, phases=[50, 40, 100]), 400, "increasing"),
+        (dict(base, phases=[10, 50]), 400, "100"),
+        (dict(base, phases=[0, 100]), 400, "phases"),
+        (dict(base, phases=list(range(1, 12)) + [100]), 400, "phases"),
+        (dict(base, phases=[50.5, 100]), 400, "phases"),
+        (dict(base, max_failure=101), 400, "max_failure"),
+        (dict(base, max_failure=-1), 400, "max_failure"),
+        (dict(base, max_failure=0.001), 400, "two decimals"),
+        (dict(base, max_failure="5%"), 400, "max_failure"),
+        (dict(base, select=""), 400, "selector"),
+        (dict(base, select="color=red"), 400, "selector term"),
+        (dict(base, select="all model=x"), 400, "all"),
+        (dict(base, select="model=" + "m" * 600), 400, "select"),
+        (dict(base, image=""), 400, "image"),
+        (dict(base, image="../../ward.conf"), 404, "does not list"),
+        (dict(base, image="nope.img"), 404, "does not list"),
+        (dict(base, require_approval="yes"), 400, "require_approval"),
+        (dict(base, owner="me"), 400, "unknown field"),
+        (dict(base, name="n" * 200), 400, "name"),
+    ]
+    for body, status, needle in bad:
+        r = w.api("POST", "/api/v1/campaigns", body)
+        assert r.status == status, (body, r.status, r.text)
+        assert needle.lower() in r.text.lower(), (needle, r.text)
+    r = w.api("POST", "/api/v1/campaigns", raw=b"{not json", body=None)
+    assert r.status in (400, 415)
+    # roles: only admin and release-manager create
+    for role, status in (("operator", 403), ("auditor", 403), ("release-manager", 200)):
+        r = w.api("POST", "/api/v1/campaigns", base, token=role)
+        assert r.status == status, (role, r.status, r.text)
+    assert any(r["event"] == "api-denied" for r in w.fleet.audit())
+    r = w.api("POST", "/api/v1/campaigns", base, token="garbage")
+    assert r.status == 401
+    # ids, methods, states
+    cid = w.create(**{k: base[k] for k in ("phases", "max_failure")})["id"]
+    for path, status in ((f"/api/v1/campaigns/{'0' * 16}", 404), ("/api/v1/campaigns/xyz", 404),
+                         ("/api/v1/campaigns/" + "a" * 300, 404),
+                         (f"/api/v1/campaigns/{cid}?devices=2", 400),
+                         (f"/api/v1/campaigns/{cid}?evil=1", 400)):
+        r = w.api("GET", path)
+        assert r.status == status, (path, r.status, r.text)
+    r = w.api("POST", f"/api/v1/campaigns/{cid}/explode", {})
+    assert r.status == 404
+    r = w.api("GET", f"/api/v1/campaigns/{cid}/start")
+    assert r.status == 405
+    assert "only a running campaign can pause" in w.act(cid, "pause", status=409)
+    w.act(cid, "start")
+    assert "only a created campaign can start" in w.act(cid, "start", status=409)
+    # an overlapping campaign on the same devices is refused while this one runs
+    other = w.create(phases=[100], max_failure=0)["id"]
+    assert "still being updated by campaign" in w.act(other, "start", status=409)
+    nobody = w.create(select="model=none", phases=[100], max_failure=0)["id"]
+    assert "matches no active device" in w.act(nobody, "start", status=409)
+    assert w.server.running() and not w.server.worker_deaths()
+
+
+def test_cli_local_and_json(make_world, backend):
+    if backend != "sqlite":
+        pytest.skip("the CLI's local path is the same code on both backends; run once")
+    w = make_world(3)
+    p = w.fleet.ward("campaign", "create", "-c", w.fleet.conf, "--image", w.v2.name, "--select",
+                     f"model={MODEL}", "--phases", "34%,100%", "--max-failure", "0.5%", "--json")
+    c = json.loads(p.stdout)
+    assert c["max_failure"] == 0.5 and [p["percent"] for p in c["phases"]] == [34, 100]
+    assert c["created_by"].startswith("cli:")
+    p = w.fleet.ward("campaign", "start", c["id"], "-c", w.fleet.conf)
+    assert f"campaign {c['id']}" in p.stdout and "running, phase 1 of 2" in p.stdout, p.stdout
+    p = w.fleet.ward("campaign", "list", "-c", w.fleet.conf)
+    assert c["id"] in p.stdout and "running" in p.stdout
+    api = w.show(c["id"])
+    cli = json.loads(w.fleet.ward("campaign", "show", c["id"], "-c", w.fleet.conf, "--json").stdout)
+    assert cli == api
+    p = w.fleet.ward("campaign", "create", "-c", w.fleet.conf, "--image", w.v2.name, "--select",
+                     f"model={MODEL}", "--phases", "50,40", "--max-failure", "5", ok=False)
+    assert p.returncode == 2 and "increase" in p.stderr
+    p = w.fleet.ward("campaign", "pause", c["id"], "-c", w.fleet.conf, "--reason", "lunch")
+    assert "paused by cli:" in p.stdout and "lunch" in p.stdout
+    p = w.fleet.ward("campaign", "wait", c["id"], "-c", w.fleet.conf, "--state", "paused",
+                     "--timeout", "5s")
+    assert "paused" in p.stdout
