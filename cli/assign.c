@@ -54,7 +54,7 @@ static ward_err assign_run(const char *conf_path, const char *serial, const char
 	struct srv_conf *conf = calloc(1, sizeof(*conf));
 	struct srv_device *dev = calloc(1, sizeof(*dev));
 	struct srv_store *st = NULL;
-	char *entry = NULL, hw[128], version[64], devhw[128], *detail = NULL;
+	char *entry = NULL, hw[128], version[64], devhw[128], actor[96];
 	int64_t dversion = 0;
 	json_t *d = NULL;
 	ward_err e;
@@ -78,19 +78,17 @@ static ward_err assign_run(const char *conf_path, const char *serial, const char
 				 target, hw, serial, devhw);
 		goto out;
 	}
-	if ((e = srv_assignment_set(st, serial, target, entry, time(NULL), &dversion, m)) != WARD_OK)
-		goto out;
-	d = json_pack("{s:s,s:s,s:s,s:I}", "target", target, "version", version, "hardware_id", hw,
-		      "director_version", (json_int_t)dversion);
-	detail = d ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-	if (!detail) {
+	cli_actor(actor, sizeof(actor));
+	d = json_pack("{s:s,s:s,s:s,s:s}", "target", target, "version", version, "hardware_id", hw, "by", actor);
+	if (!d) {
 		e = ward_msg_set(m, WARD_E_NOMEM, "out of memory");
 		goto out;
 	}
-	if ((e = srv_audit(st, "assign", serial, detail, m)) != WARD_OK) {
-		ward_msg_prefix(m, e, "the assignment stands but its audit record failed: ");
+	/* the assignment and its "assign" audit record commit together */
+	if ((e = srv_assignment_set(st, serial, target, entry, d, time(NULL), &dversion, m)) != WARD_OK)
 		goto out;
-	}
+	json_object_del(d, "by");
+	json_object_set_new(d, "director_version", json_integer(dversion));
 	if (json) {
 		char *text;
 
@@ -106,7 +104,6 @@ static ward_err assign_run(const char *conf_path, const char *serial, const char
 		printf("device %s: install %s (version %s, hardware %s); director version %lld\n", serial,
 		       target, version, hw, (long long)dversion);
 out:
-	free(detail);
 	json_decref(d);
 	free(entry);
 	srv_store_close(st);

@@ -11,6 +11,8 @@
  *                         unencrypted PKCS#8 PEM, because ward-server signs with it online
  *   DIR/ca/server.pem     ward-server's TLS certificate, then issuing.pem; server.key
  *   DIR/ca/crl.der        an empty CRL signed by the issuing CA
+ *   DIR/keys/director-root.key the director's root key (ed25519, ward key file,
+ *                         passphrase-encrypted like the CA root's): offline
  *   DIR/keys/director.key the director's online ed25519 key (PKCS#8 PEM, 0600)
  *   DIR/ca/director-root.json  the director's TUF root, which devices pin
  *   DIR/ward.db           the registry (migrations applied), audit record "init"
@@ -407,20 +409,42 @@ static WARD_MUST_USE ward_err write_pem_key(struct init *in, const char *rel,
 	return e;
 }
 
-/* The director (server/director.h): its online ed25519 key and the root devices pin. */
+/*
+ * The director (server/director.h): its root key (offline, like the CA
+ * root's: a ward key file, passphrase-encrypted), its online key, and the
+ * root devices pin — the root role is the offline key's, the other roles the
+ * online key's, so a stolen server can sign director metadata but never a
+ * new director root.
+ */
 static WARD_MUST_USE ward_err write_director(struct init *in, time_t now, struct ward_msg *m)
 {
-	struct ward_key *k = NULL;
+	struct ward_key *k = NULL, *rk = NULL;
 	struct ward_buf root;
+	char path[PATH_MAX], comment[128];
 	ward_err e;
 
 	ward_buf_init(&root, 0);
-	if ((e = ward_crypto_key_generate(WARD_KEY_ED25519, &k, m)) != WARD_OK ||
-	    (e = srv_director_root_create(k, now, &root, m)) != WARD_OK ||
-	    (e = write_pem_key(in, SRV_DIRECTOR_KEY, k, m)) != WARD_OK ||
+	if ((e = ward_crypto_key_generate(WARD_KEY_ED25519, &rk, m)) != WARD_OK ||
+	    (e = ward_crypto_key_generate(WARD_KEY_ED25519, &k, m)) != WARD_OK ||
+	    (e = srv_director_root_create(rk, k, now, &root, m)) != WARD_OK ||
+	    (e = join(path, in->dir, SRV_DIRECTOR_ROOT_KEY, m)) != WARD_OK)
+		goto out;
+	if (ward_snprintf(comment, sizeof(comment), "ward director root key of deployment %s", in->id) != WARD_OK) {
+		e = ward_msg_set(m, WARD_E_TOOBIG, "key file comment too long");
+		goto out;
+	}
+	if ((e = ward_keyfile_write(path, rk, in->unencrypted ? NULL : in->pass, in->passlen, comment, m)) !=
+	    WARD_OK)
+		goto out;
+	track(&in->created, path, false);
+	if ((e = write_pem_key(in, SRV_DIRECTOR_KEY, k, m)) != WARD_OK ||
 	    (e = create_file(in, SRV_DIRECTOR_ROOT, root.p, root.len, 0644, m)) != WARD_OK)
+		goto out;
+out:
+	if (e)
 		ward_msg_prefix(m, e, "director: ");
 	ward_buf_free(&root);
+	ward_crypto_key_free(rk);
 	ward_crypto_key_free(k);
 	return e;
 }
@@ -622,6 +646,8 @@ static WARD_MUST_USE ward_err init_run(struct init *in, struct ward_msg *m)
 		printf("  ca/server.pem      TLS certificate for %s and 127.0.0.1, then issuing.pem\n",
 		       in->server_name);
 		printf("  ca/crl.der         empty CRL\n");
+		printf("  keys/director-root.key  the director's root key, %s: move it offline\n",
+		       in->unencrypted ? "UNENCRYPTED" : "passphrase-encrypted");
 		printf("  keys/director.key  the director's online key (ed25519, 0600)\n");
 		printf("  ca/director-root.json  the director's TUF root: devices pin it ([server] director_root)\n");
 		printf("  ward.db            the registry; audit log started\n");

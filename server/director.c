@@ -60,29 +60,48 @@ static ward_err sign_into(json_t *sig, const struct ward_key *k, struct ward_buf
 	return e;
 }
 
-ward_err srv_director_root_create(const struct ward_key *k, time_t now, struct ward_buf *out,
-				  struct ward_msg *m)
+ward_err srv_director_root_create(const struct ward_key *root_key, const struct ward_key *k, time_t now,
+				  struct ward_buf *out, struct ward_msg *m)
 {
-	char id[WARD_KEYID_HEX_LEN + 1], expires[21];
-	json_t *tk = NULL, *sig, *roles;
+	char id[WARD_KEYID_HEX_LEN + 1], rid[WARD_KEYID_HEX_LEN + 1], expires[21];
+	json_t *tk = NULL, *rtk = NULL, *sig, *roles, *keys;
 	ward_err e;
 
 	e = ward_key_id(k, id, m);
 	if (!e)
+		e = ward_key_id(root_key, rid, m);
+	if (!e)
 		e = ward_key_to_tuf(k, &tk, m);
-	if (e)
+	if (!e)
+		e = ward_key_to_tuf(root_key, &rtk, m);
+	if (e) {
+		json_decref(tk);
 		return e;
+	}
+	if (!strcmp(id, rid)) {
+		json_decref(tk);
+		json_decref(rtk);
+		return ward_msg_set(m, WARD_E_INVAL, "the director's root key and online key must differ");
+	}
 	roles = json_object();
 	for (size_t i = 0; roles && i < 4; i++) {
 		static const char *const names[] = {"root", "timestamp", "snapshot", "targets"};
 
-		json_object_set_new(roles, names[i], json_pack("{s:[s],s:i}", "keyids", id, "threshold", 1));
+		json_object_set_new(roles, names[i], json_pack("{s:[s],s:i}", "keyids", i ? id : rid, "threshold", 1));
+	}
+	keys = json_object();
+	if (keys) {
+		json_object_set_new(keys, id, tk);
+		json_object_set_new(keys, rid, rtk);
+	} else {
+		json_decref(tk);
+		json_decref(rtk);
 	}
 	ward_tuf_time_format(now + SRV_DIRECTOR_ROOT_LIFETIME, expires);
-	sig = json_pack("{s:s,s:s,s:i,s:s,s:b,s:{s:o},s:o}", "_type", "root", "spec_version",
-			WARD_TUF_SPEC_VERSION, "version", 1, "expires", expires, "consistent_snapshot", 0,
-			"keys", id, tk, "roles", roles);
-	return sign_into(sig, k, out, m);
+	/* "o" steals keys and roles, also when packing fails (or when they are NULL) */
+	sig = json_pack("{s:s,s:s,s:i,s:s,s:b,s:o,s:o}", "_type", "root", "spec_version", WARD_TUF_SPEC_VERSION,
+			"version", 1, "expires", expires, "consistent_snapshot", 0, "keys", keys, "roles", roles);
+	return sign_into(sig, root_key, out, m);
 }
 
 ward_err srv_director_key_load(const struct srv_conf *c, struct ward_key **out, struct ward_msg *m)

@@ -37,6 +37,7 @@
 #include "ward/err.h"
 
 #define SRV_DIRECTOR_KEY "keys/director.key"
+#define SRV_DIRECTOR_ROOT_KEY "keys/director-root.key" /* offline: signs director roots only */
 #define SRV_DIRECTOR_ROOT "ca/director-root.json"
 #define SRV_DIRECTOR_REPO "repo"
 #define SRV_DIRECTOR_IMAGE_TRUST "director/image-tuf"
@@ -56,9 +57,12 @@ struct srv_assignment {
 
 /* ---- store (server/store_director.c) ---- */
 /* Record (or replace) serial's assignment, bumping its version; *version gets the new one.
+ * With detail (a JSON object, borrowed) an "assign" audit record with it plus
+ * "director_version" is appended in the same transaction.
  * WARD_E_NOTFOUND for a device not enrolled, WARD_E_DENIED for one not active. */
+struct json_t;
 ward_err srv_assignment_set(struct srv_store *s, const char *serial, const char *target,
-			    const char *fileinfo, time_t now, int64_t *version,
+			    const char *fileinfo, const struct json_t *detail, time_t now, int64_t *version,
 			    struct ward_msg *m) WARD_MUST_USE;
 /* serial's assignment; WARD_E_NOTFOUND when it has none. */
 ward_err srv_assignment_get(struct srv_store *s, const char *serial, struct srv_assignment *out,
@@ -71,10 +75,11 @@ enum srv_director_role {
 	SRV_DIRECTOR_TARGETS,
 };
 
-/* A new director root (all four roles: key k, threshold 1), version 1, signed by k,
- * as canonical JSON into out (initialised here). */
-ward_err srv_director_root_create(const struct ward_key *k, time_t now, struct ward_buf *out,
-				  struct ward_msg *m) WARD_MUST_USE;
+/* A new director root, version 1, signed by root_key: the root role is root_key's (kept
+ * offline), timestamp, snapshot and targets are k's (online); threshold 1 each. Canonical
+ * JSON into out (initialised here). */
+ward_err srv_director_root_create(const struct ward_key *root_key, const struct ward_key *k, time_t now,
+				  struct ward_buf *out, struct ward_msg *m) WARD_MUST_USE;
 /* DIR/keys/director.key. Caller frees with ward_crypto_key_free(). */
 ward_err srv_director_key_load(const struct srv_conf *c, struct ward_key **out,
 			       struct ward_msg *m) WARD_MUST_USE;
@@ -92,5 +97,16 @@ ward_err srv_director_render(const struct ward_key *k, const struct srv_device *
  */
 ward_err srv_director_image_entry(const struct srv_conf *c, const char *target, char **fileinfo,
 				  char hw[128], char version[64], struct ward_msg *m) WARD_MUST_USE;
+/*
+ * Verify the image repository in DIR/repo/ as srv_director_image_entry does
+ * and call fn with the refreshed client (borrowed for the call: its trusted
+ * targets are what the release key signed); fn's result is returned. The
+ * operator API's image listing (server/ops_api.c) reads the top-level
+ * targets this way.
+ */
+struct ward_tuf_client;
+typedef ward_err (*srv_director_image_fn)(void *ctx, struct ward_tuf_client *cl, struct ward_msg *m);
+ward_err srv_director_image_with(const struct srv_conf *c, srv_director_image_fn fn, void *ctx,
+				 struct ward_msg *m) WARD_MUST_USE;
 
 #endif

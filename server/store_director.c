@@ -21,6 +21,7 @@
 
 struct set_ctx {
 	const char *serial, *target, *fileinfo; /* validated */
+	const json_t *detail;                   /* audit detail, or NULL: no record */
 	int64_t now;                            /* assignment time */
 	int64_t version;                        /* out: the new version */
 	bool found;                             /* a row came back */
@@ -80,13 +81,23 @@ static ward_err set_tx(struct srv_store *s, void *arg, struct ward_msg *m)
 				   version_row, c, NULL, m);
 	if (!e && c->version < 2)
 		e = ward_msg_set(m, WARD_E_IO, "database: the assignment of %s was not recorded", c->serial);
+	if (!e && c->detail) {
+		json_t *d = json_deep_copy(c->detail);
+
+		if (d && !json_object_set_new(d, "director_version", json_integer(c->version)))
+			e = srv_store_audit_append(s, "assign", c->serial, d, c->now, m);
+		else
+			e = ward_msg_set(m, WARD_E_NOMEM, "out of memory");
+		json_decref(d);
+	}
 	return e;
 }
 
 ward_err srv_assignment_set(struct srv_store *s, const char *serial, const char *target,
-			    const char *fileinfo, time_t now, int64_t *version, struct ward_msg *m)
+			    const char *fileinfo, const json_t *detail, time_t now, int64_t *version,
+			    struct ward_msg *m)
 {
-	struct set_ctx c = {serial, target, fileinfo, (int64_t)now, 0, false, ""};
+	struct set_ctx c = {serial, target, fileinfo, detail, (int64_t)now, 0, false, ""};
 	json_t *v = NULL;
 	ward_err e;
 

@@ -220,3 +220,27 @@ def test_daemon_checks_in_then_installs_what_the_director_names(world):
     assert w.dev.power_on() == "B"
     assert w.dev.confirm().returncode == 0
     assert w.dev.state()["floor"] == "2.0.0"
+
+
+def test_director_root_key_is_not_the_online_key(world):
+    """The root role belongs to keys/director-root.key (offline), not to the key ward-server
+    signs with: a stolen server can sign director metadata but not a new director root (that a
+    root signed by a key outside the root role is refused is test_attacks.py's key-compromise
+    and root-rotation cases, on the same TUF client)."""
+    w = world
+    root = json.loads((w.fleet.dir / "ca" / "director-root.json").read_text())
+    roles = root["signed"]["roles"]
+    root_ids = roles["root"]["keyids"]
+    online_ids = {k for r in ("timestamp", "snapshot", "targets") for k in roles[r]["keyids"]}
+    assert len(root_ids) == 1 and root_ids[0] not in online_ids
+    assert [s["keyid"] for s in root["signatures"]] == root_ids
+    rk = w.fleet.dir / "keys" / "director-root.key"
+    assert rk.is_file() and (rk.stat().st_mode & 0o777) == 0o600
+    # the online key still signs what devices install, and the assignment is audited with it
+    out = json.loads(w.assign(w.v2).stdout)
+    assert out["director_version"] == 2
+    p = w.update()
+    assert p.returncode == 0, p.stderr
+    assign = [r for r in w.fleet.audit() if r["event"] == "assign"]
+    assert assign and assign[-1]["detail"]["by"].startswith("cli:") and \
+        assign[-1]["detail"]["director_version"] == 2
