@@ -42,6 +42,7 @@
 
 #include "cli.h"
 #include "conf.h"
+#include "crl.h"
 #include "director.h"
 #include "store.h"
 #include "ward/buf.h"
@@ -55,10 +56,8 @@ enum { EX_SUCCESS = 0, EX_FAIL = 1, EX_USAGE = 2 };
 #define ROOT_LIFETIME (3650 * DAY)   /* the offline root: 10 years */
 #define ISSUING_LIFETIME (730 * DAY) /* the online issuing CA: 2 years */
 #define BACKDATE (5 * 60)            /* not_before this far back: clocks disagree a little */
-#define CRL_LIFETIME (30 * DAY)      /* nextUpdate of every CRL ward publishes */
 #define PASS_MAX 1024                /* bytes of the root key's passphrase */
 #define PEM_MAX (64u * 1024)         /* a PEM file ward reads or writes here */
-#define CRL_MAX (16u * 1024 * 1024)  /* a CRL: about 40 bytes per revoked certificate */
 #define MAX_CREATED 24               /* paths one init creates */
 
 /* ---- shared by the deployment commands -------------------------------- */
@@ -116,39 +115,11 @@ ward_err cli_crl_publish(const struct srv_conf *c, struct srv_store *s, struct w
 {
 	struct ward_cert *issuer = NULL;
 	struct ward_key *key = NULL;
-	struct srv_revoked *rev = NULL;
-	struct ward_crl_entry *entries = NULL;
-	struct ward_buf der;
-	size_t n = 0;
-	uint64_t number = 0;
-	time_t now = time(NULL);
 	ward_err e;
 
-	ward_buf_init(&der, CRL_MAX);
-	if ((e = load_cert(c->issuing_cert, &issuer, m)) != WARD_OK ||
-	    (e = load_key(c->issuing_key, &key, m)) != WARD_OK ||
-	    (e = srv_revoked(s, &rev, &n, m)) != WARD_OK)
-		goto out;
-	if (n > 0 && !(entries = calloc(n, sizeof(*entries)))) {
-		e = ward_msg_set(m, WARD_E_NOMEM, "out of memory for %zu CRL entries", n);
-		goto out;
-	}
-	for (size_t i = 0; i < n; i++) {
-		memcpy(entries[i].serial_hex, rev[i].cert_serial, sizeof(entries[i].serial_hex));
-		entries[i].serial_hex[sizeof(entries[i].serial_hex) - 1] = '\0';
-		entries[i].revoked_at = rev[i].revoked_at;
-	}
-	/* Taken last: a number is spent only when the CRL can be signed. */
-	if ((e = srv_crl_number(s, &number, m)) != WARD_OK ||
-	    (e = ward_x509_crl_create(issuer, key, entries, n, number, now, now + CRL_LIFETIME, &der,
-	                              m)) != WARD_OK)
-		goto out;
-	if ((e = ward_file_write_atomic(c->crl, der.p, der.len, 0644, m)) != WARD_OK)
-		goto out;
-out:
-	ward_buf_free(&der);
-	free(entries);
-	free(rev);
+	if ((e = load_cert(c->issuing_cert, &issuer, m)) == WARD_OK &&
+	    (e = load_key(c->issuing_key, &key, m)) == WARD_OK)
+		e = srv_crl_publish(c, s, issuer, key, time(NULL), m);
 	ward_crypto_key_free(key);
 	ward_x509_cert_free(issuer);
 	return e;
