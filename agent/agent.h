@@ -17,11 +17,18 @@
  * any earlier instant boots the old slot; after step 5 the new slot is
  * complete and verified, and the bootloader falls back on its own if it
  * does not come up healthy.
+ *
+ * Every stage is reported to ward-server through the outbox of
+ * agent/report.c (downloading, installed, awaiting-local-approval, booted,
+ * healthy, rolled-back, failed), and an image that rolled back or failed to
+ * install is not installed again (state.json "refused").
  */
 #ifndef WARD_AGENT_H
 #define WARD_AGENT_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "config.h"
 #include "state.h"
@@ -45,6 +52,8 @@ struct agent_install {
 	int booted;            /* the running slot */
 	int slot;              /* the slot written: the other one */
 	int lockfd;            /* STATE_DIR/lock, -1 once released */
+	bool online;           /* the image comes from the server: the download is resumable
+				* (progress in state.json) and reported ("downloading") */
 };
 ward_err agent_install_begin(const struct agent_config *cfg, struct agent_install *in,
 			     struct ward_msg *m) WARD_MUST_USE;
@@ -55,7 +64,14 @@ struct ward_fetcher;
 ward_err agent_install_check(const struct agent_config *cfg, const struct agent_install *in,
 			     const struct ward_tuf_target *t, const char **version,
 			     struct ward_msg *m) WARD_MUST_USE;
-/* Steps 1-6; c fetches t (at most its signed length, every hash checked). */
+/*
+ * Steps 1-6; c fetches t (at most its signed length, every hash checked).
+ * With in->online, a download that the network interrupted keeps what is
+ * durable in the slot (state.json: writing, "written" bytes, fsynced first)
+ * and the next call for the same image resumes there (HTTP Range), the
+ * prefix hashed again from the slot. Each stage is reported (agent/report.h);
+ * a failure marks the image refused on this device (agent_state_refuse).
+ */
 ward_err agent_install_write(const struct agent_config *cfg, struct agent_install *in,
 			     struct ward_tuf_client *c, const struct ward_tuf_target *t, const char *version,
 			     struct ward_msg *m) WARD_MUST_USE;
@@ -85,12 +101,21 @@ ward_err agent_mark(const struct agent_config *cfg, bool good, struct ward_msg *
 /* Print the device's status as text or JSON on stdout. */
 ward_err agent_status(const struct agent_config *cfg, bool json, struct ward_msg *m) WARD_MUST_USE;
 
+/* POST body to path under [server] url over mutual TLS; the response body (at
+ * most 64 KiB) goes into out, which this initialises (caller frees it with
+ * ward_buf_free, on success only). */
+struct ward_buf;
+ward_err agent_post(const struct agent_config *cfg, const char *path, const char *ctype,
+		    const void *body, size_t len, long *status, struct ward_buf *out,
+		    struct ward_msg *m) WARD_MUST_USE;
+
 /* Check in with ward-server (mutual TLS) and renew the certificate when the
  * server says it is due. *next gets the seconds until the next check-in. */
 ward_err agent_checkin(const struct agent_config *cfg, unsigned *next, struct ward_msg *m) WARD_MUST_USE;
 
-/* Hand slot to the bootloader for a trial boot, record it, run the reboot command. */
-ward_err agent_activate(const struct agent_config *cfg, struct agent_state *st, int slot,
+/* Hand slot to the bootloader for a trial boot, record it, report "installed"
+ * (and send the outbox first when send is true), run the reboot command. */
+ward_err agent_activate(const struct agent_config *cfg, struct agent_state *st, int slot, bool send,
 			struct ward_msg *m) WARD_MUST_USE;
 /* Does the slot at path hold exactly length bytes hashing to want (SHA-256)? */
 ward_err agent_slot_readback(const char *path, uint64_t length, const uint8_t *want,

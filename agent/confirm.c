@@ -16,6 +16,13 @@
  *                        bootloader fell back (boot counter ran out): bad
  * Health checks run without a shell, in their own process group, killed
  * when their time is up.
+ *
+ * Stages go to the outbox (agent/report.h) and are sent at the next
+ * check-in (at boot the network may not be up yet): "booted" before the
+ * health check, then "healthy" or "rolled-back" with the reason; a rollback
+ * the bootloader did on its own is "rolled-back" too. An image that rolled
+ * back is remembered in state.json so that `wardd update` does not install
+ * it again.
  */
 #include <errno.h>
 #include <signal.h>
@@ -28,6 +35,7 @@
 
 #include "agent.h"
 #include "boot.h"
+#include "report.h"
 #include "ward/buf.h"
 #include "ward/json.h"
 
@@ -129,7 +137,8 @@ ward_err agent_confirm_boot(const struct agent_config *cfg, char *summary, size_
 	struct agent_boot_state q;
 	struct agent_state st;
 	char line[512] = "";
-	int booted, other, lockfd = -1;
+	int booted, other, lockfd = -1, rslot = 0;
+	const char *report = NULL; /* the stage to report for slot rslot once the state is saved */
 	bool changed = false;
 	ward_err e;
 
@@ -148,6 +157,7 @@ ward_err agent_confirm_boot(const struct agent_config *cfg, char *summary, size_
 		bool ok;
 		char why[300];
 
+		agent_report(cfg, AGENT_STAGE_BOOTED, st.slot[booted].target, st.slot[booted].version, "", 0);
 		e = agent_run(cfg->health_command, cfg->health_timeout, &ok, why, sizeof(why), m);
 		if (e)
 			goto out;
@@ -161,6 +171,8 @@ ward_err agent_confirm_boot(const struct agent_config *cfg, char *summary, size_
 			snprintf(line, sizeof(line), "slot %s passed its health check: confirmed good (version %s)",
 				 agent_slot_name(booted), st.slot[booted].version[0] ? st.slot[booted].version : "?");
 			changed = true;
+			report = AGENT_STAGE_HEALTHY;
+			rslot = booted;
 		} else {
 			e = ops->mark_bad(cfg, booted, m);
 			if (e)
@@ -168,8 +180,11 @@ ward_err agent_confirm_boot(const struct agent_config *cfg, char *summary, size_
 			st.slot[booted].state = AGENT_SLOT_BAD;
 			snprintf(st.slot[booted].reason, sizeof(st.slot[booted].reason),
 				 "health check failed: %.200s", why);
+			agent_state_refuse(&st, booted, true, st.slot[booted].reason);
 			snprintf(line, sizeof(line), "slot %s failed its health check (%.200s): rolling back to %s",
 				 agent_slot_name(booted), why, agent_slot_name(other));
+			agent_report(cfg, AGENT_STAGE_ROLLED_BACK, st.slot[booted].target, st.slot[booted].version,
+				     st.slot[booted].reason, 0);
 			e = agent_state_save(cfg, &st, m);
 			if (e)
 				goto out;
@@ -191,9 +206,12 @@ ward_err agent_confirm_boot(const struct agent_config *cfg, char *summary, size_
 		st.slot[other].state = AGENT_SLOT_BAD;
 		snprintf(st.slot[other].reason, sizeof(st.slot[other].reason),
 			 "rolled back by the bootloader: the image did not come up healthy");
+		agent_state_refuse(&st, other, true, st.slot[other].reason);
 		snprintf(line, sizeof(line), "slot %s did not confirm; the bootloader rolled back to %s",
 			 agent_slot_name(other), agent_slot_name(booted));
 		changed = true;
+		report = AGENT_STAGE_ROLLED_BACK;
+		rslot = other;
 	} else if (q.trial < 0 && st.slot[other].state == AGENT_SLOT_INSTALLED &&
 		   cfg->policy == AGENT_POLICY_AUTO) {
 		/* Power failed between recording "installed" and telling the bootloader:
@@ -208,6 +226,8 @@ ward_err agent_confirm_boot(const struct agent_config *cfg, char *summary, size_
 			snprintf(line, sizeof(line), "slot %s no longer holds the installed image: marked bad",
 				 agent_slot_name(other));
 			changed = true;
+			report = AGENT_STAGE_FAILED;
+			rslot = other;
 		} else {
 			snprintf(line, sizeof(line), "finishing the interrupted activation of slot %s",
 				 agent_slot_name(other));
@@ -216,7 +236,7 @@ ward_err agent_confirm_boot(const struct agent_config *cfg, char *summary, size_
 				raise_floor(&st, booted);
 			}
 			printf("%s\n", line);
-			e = agent_activate(cfg, &st, other, m);
+			e = agent_activate(cfg, &st, other, false, m);
 			goto out_summary;
 		}
 	} else {
@@ -236,6 +256,9 @@ ward_err agent_confirm_boot(const struct agent_config *cfg, char *summary, size_
 		raise_floor(&st, booted);
 		changed = true;
 	}
+	/* the report first: state.json stays the last write (agent/install.c) */
+	if (report)
+		agent_report(cfg, report, st.slot[rslot].target, st.slot[rslot].version, st.slot[rslot].reason, 0);
 	if (changed)
 		e = agent_state_save(cfg, &st, m);
 	if (!e)
@@ -252,6 +275,7 @@ ward_err agent_mark(const struct agent_config *cfg, bool good, struct ward_msg *
 {
 	const struct agent_boot_ops *ops = agent_boot_ops(cfg);
 	struct agent_state st;
+	enum agent_slot_state was;
 	int booted, lockfd = -1;
 	ward_err e;
 
@@ -269,16 +293,26 @@ ward_err agent_mark(const struct agent_config *cfg, bool good, struct ward_msg *
 		e = good ? ops->mark_good(cfg, booted, m) : ops->mark_bad(cfg, booted, m);
 	if (e)
 		goto out;
+	was = st.slot[booted].state;
 	st.slot[booted].state = good ? AGENT_SLOT_GOOD : AGENT_SLOT_BAD;
 	if (good) {
 		st.slot[booted].reason[0] = '\0';
 		raise_floor(&st, booted);
 	} else {
 		snprintf(st.slot[booted].reason, sizeof(st.slot[booted].reason), "marked bad by hand");
+		agent_state_refuse(&st, booted, true, st.slot[booted].reason);
 	}
+	/* a trial settled by hand is reported as the health check would have been */
+	if (good && was == AGENT_SLOT_TRIAL)
+		agent_report(cfg, AGENT_STAGE_HEALTHY, st.slot[booted].target, st.slot[booted].version,
+			     "marked good by hand", 0);
+	else if (!good && was != AGENT_SLOT_BAD)
+		agent_report(cfg, AGENT_STAGE_ROLLED_BACK, st.slot[booted].target, st.slot[booted].version,
+			     st.slot[booted].reason, 0);
 	e = agent_state_save(cfg, &st, m);
-	if (!e)
-		printf("slot %s marked %s\n", agent_slot_name(booted), good ? "good" : "bad");
+	if (e)
+		goto out;
+	printf("slot %s marked %s\n", agent_slot_name(booted), good ? "good" : "bad");
 out:
 	close(lockfd);
 	return e;
@@ -289,7 +323,9 @@ ward_err agent_status(const struct agent_config *cfg, bool json, struct ward_msg
 	const struct agent_boot_ops *ops = agent_boot_ops(cfg);
 	struct agent_boot_state q = {-1, -1, -1, 0};
 	struct agent_state st;
-	struct ward_msg qm = {{0}};
+	struct ward_msg qm = {{0}}, om = {{0}};
+	size_t outbox = 0;
+	bool outbox_ok = true;
 	int booted = -1;
 	ward_err e, qe;
 
@@ -299,6 +335,10 @@ ward_err agent_status(const struct agent_config *cfg, bool json, struct ward_msg
 	if (agent_boot_booted(cfg, &booted, &qm))
 		booted = -1;
 	qe = ops->query(cfg, &q, &qm);
+	if (agent_outbox_count(cfg, &outbox, &om)) {
+		outbox_ok = false;
+		outbox = 0;
+	}
 	if (json) {
 		json_t *doc = json_pack("{s:s?,s:s,s:s,s:{s:s?,s:s?,s:s?,s:i,s:s?},s:{}}", "booted",
 					booted >= 0 ? agent_slot_name(booted) : NULL, "floor", st.floor,
@@ -310,13 +350,30 @@ ward_err agent_status(const struct agent_config *cfg, bool json, struct ward_msg
 		json_t *slots = json_object_get(doc, "slots");
 		char *s;
 
+		/* reports waiting to be sent (null when the outbox cannot be read: outbox_error says why) */
+		json_object_set_new(doc, "outbox", outbox_ok ? json_integer((json_int_t)outbox) : json_null());
+		if (!outbox_ok)
+			json_object_set_new(doc, "outbox_error", json_string(om.text));
+
 		for (int i = 0; i < 2; i++)
 			json_object_set_new(slots, agent_slot_name(i),
-					    json_pack("{s:s,s:s,s:s,s:s,s:I,s:s,s:s}", "path", cfg->slot[i], "state",
+					    json_pack("{s:s,s:s,s:s,s:s,s:I,s:s,s:s,s:I}", "path", cfg->slot[i], "state",
 						      agent_slot_state_name(st.slot[i].state), "version",
 						      st.slot[i].version, "target", st.slot[i].target, "length",
 						      (json_int_t)st.slot[i].length, "sha256", st.slot[i].sha256,
-						      "reason", st.slot[i].reason));
+						      "reason", st.slot[i].reason, "written",
+						      (json_int_t)st.slot[i].written));
+		{
+			json_t *refused = json_array();
+
+			for (size_t i = 0; i < st.nrefused; i++)
+				json_array_append_new(refused, json_pack("{s:s,s:s,s:s,s:s}", "target",
+									 st.refused[i].target, "sha256",
+									 st.refused[i].sha256, "kind",
+									 st.refused[i].rolled_back ? "rolled-back" : "failed",
+									 "reason", st.refused[i].reason));
+			json_object_set_new(doc, "refused", refused);
+		}
 		s = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS);
 		json_decref(doc);
 		if (!s)
@@ -341,5 +398,14 @@ ward_err agent_status(const struct agent_config *cfg, bool json, struct ward_msg
 	for (int i = 0; i < 2; i++)
 		if (st.slot[i].state == AGENT_SLOT_AWAITING)
 			printf("pending:        slot %s waits for `wardd approve`\n", agent_slot_name(i));
+	for (int i = 0; i < 2; i++)
+		if (st.slot[i].state == AGENT_SLOT_WRITING && st.slot[i].written)
+			printf("download:       slot %s holds %llu of %llu bytes; `wardd update` resumes there\n",
+			       agent_slot_name(i), (unsigned long long)st.slot[i].written,
+			       (unsigned long long)st.slot[i].length);
+	if (outbox_ok)
+		printf("reports:        %zu waiting to be sent\n", outbox);
+	else
+		printf("reports:        %s\n", om.text);
 	return WARD_OK;
 }

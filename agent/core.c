@@ -2,12 +2,14 @@
  * agent/core.c — wardd-core: every job of the device agent, one per run.
  *
  *   wardd-core -c DEVICE.conf install FILE | status [--json] | approve |
- *              mark-good | mark-bad | confirm | checkin | tick | update | run
+ *              mark-good | mark-bad | confirm | checkin | tick | update | report | run
  *
  * `tick` is the scheduler's minute job: with policy = approve and a
  * maintenance window, it activates a waiting update inside the window.
  * `update` installs what the director names when the image repository
  * agrees (agent/update.c); like `checkin` it exits 3 without a [server].
+ * `report` sends the outbox of stage reports now (agent/report.c; `checkin`
+ * sends it too); it exits 3 without a [server].
  *
  * The resident daemon (agent/wardd.c) links nothing but libc and runs this
  * program for each job, so the cost of OpenSSL and friends is paid only
@@ -26,6 +28,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "report.h"
 
 static volatile sig_atomic_t stop;
 
@@ -41,7 +44,8 @@ static void usage(FILE *out)
 		     "       wardd -c DEVICE.conf install FILE    verify and install an offline bundle\n"
 		     "       wardd -c DEVICE.conf status [--json]\n"
 		     "       wardd -c DEVICE.conf mark-good | mark-bad | approve | confirm | checkin\n"
-		     "       wardd -c DEVICE.conf update          install what the director names\n");
+		     "       wardd -c DEVICE.conf update          install what the director names\n"
+		     "       wardd -c DEVICE.conf report          send the stage reports waiting in the outbox\n");
 }
 
 static int daemon_run(const struct agent_config *cfg)
@@ -133,6 +137,14 @@ int main(int argc, char **argv)
 		if (!cfg.server_url[0] || !cfg.director_root[0])
 			return 3; /* no server or no director pinned: nothing to ask */
 		e = agent_update(&cfg, NULL, &m);
+	} else if (!strcmp(cmd, "report") && optind + 1 == argc) {
+		size_t sent = 0, left = 0;
+
+		if (!cfg.server_url[0])
+			return 3;
+		e = agent_outbox_flush(&cfg, &sent, &left, &m);
+		if (!e)
+			printf("sent %zu report(s); %zu waiting\n", sent, left);
 	} else if (!strcmp(cmd, "run") && optind + 1 == argc)
 		return daemon_run(&cfg);
 	else {

@@ -9,6 +9,18 @@
  * it is hashed (no temporary copy, memory bounded whatever its size), then
  * read back and hashed again so that a storage fault cannot leave an image
  * the bootloader will try that differs from the one that was signed.
+ *
+ * Downloads from the server resume: every CHECKPOINT bytes, and when the
+ * network fails, the slot is fsynced and then state.json records how many
+ * bytes of which image (sha256) are durable in it ("written"). The next
+ * install of the same image hashes that prefix again from the slot and
+ * fetches the rest with a range request; a server that cannot resume gets
+ * the whole image asked again. The final hashes cover every byte either way.
+ *
+ * Stage reports (agent/report.h) are appended just before the state.json
+ * write that records the stage, so that state.json stays the last file each
+ * command replaces: a power cut in between leaves a report of a stage the
+ * next run finds (and settles) anyway, never a state the server is not told.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,12 +37,14 @@
 
 #include "agent.h"
 #include "boot.h"
+#include "report.h"
 #include "ward/bundle.h"
 #include "ward/crypto.h"
 #include "ward/tuf.h"
 #include "ward/version.h"
 
 #define CHUNK (256u * 1024)
+#define CHECKPOINT (1024u * 1024) /* resumable downloads: progress recorded every MiB */
 
 ward_err agent_lock(const struct agent_config *cfg, int *fd, struct ward_msg *m)
 {
@@ -119,10 +133,36 @@ static ward_err discard(void *ctx, const void *data, size_t n)
 
 struct slot_writer {
 	int fd;          /* the slot */
+	int rfd;         /* the slot opened for reading back a held prefix, or -1 */
 	uint64_t off;    /* next write offset */
 	const char *path;
 	int err;         /* errno of the first failed write */
+	/* progress of a resumable download (cfg NULL: none recorded) */
+	const struct agent_config *cfg;
+	struct agent_state *st; /* saved at each checkpoint */
+	int slot;               /* which slot st->slot[] describes */
+	uint64_t saved;         /* bytes recorded durable in state.json */
+	bool ckfailed;          /* a checkpoint failed: ckmsg says why */
+	struct ward_msg ckmsg;
 };
+
+/* fsync the slot, then record in state.json that w->off bytes are durable. */
+static ward_err checkpoint(struct slot_writer *w)
+{
+	if (!w->cfg || w->off == w->saved)
+		return WARD_OK;
+	if (fsync(w->fd) != 0) {
+		w->ckfailed = true;
+		return ward_msg_set(&w->ckmsg, WARD_E_IO, "%s: fsync: %s", w->path, strerror(errno));
+	}
+	w->st->slot[w->slot].written = w->off;
+	if (agent_state_save(w->cfg, w->st, &w->ckmsg)) {
+		w->ckfailed = true;
+		return WARD_E_IO;
+	}
+	w->saved = w->off;
+	return WARD_OK;
+}
 
 static ward_err slot_sink(void *ctx, const void *data, size_t n)
 {
@@ -142,6 +182,45 @@ static ward_err slot_sink(void *ctx, const void *data, size_t n)
 		n -= (size_t)r;
 		w->off += (uint64_t)r;
 	}
+	if (w->cfg && w->off - w->saved >= CHECKPOINT)
+		return checkpoint(w);
+	return WARD_OK;
+}
+
+/* ward_tuf_resume.read: n bytes of the slot at `at` (the prefix held from before). */
+static ward_err slot_read(void *ctx, uint64_t at, void *buf, size_t n)
+{
+	struct slot_writer *w = ctx;
+	uint8_t *p = buf;
+
+	while (n) {
+		ssize_t r = pread(w->rfd, p, n, (off_t)at);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return WARD_E_IO;
+		p += r;
+		n -= (size_t)r;
+		at += (uint64_t)r;
+	}
+	return WARD_OK;
+}
+
+/* ward_tuf_resume.rewind: the server could not resume; the image comes again from byte 0. */
+static ward_err slot_rewind(void *ctx)
+{
+	struct slot_writer *w = ctx;
+
+	w->off = 0;
+	if (!w->cfg)
+		return WARD_OK;
+	w->st->slot[w->slot].written = 0;
+	if (agent_state_save(w->cfg, w->st, &w->ckmsg)) {
+		w->ckfailed = true;
+		return WARD_E_IO;
+	}
+	w->saved = 0;
 	return WARD_OK;
 }
 
@@ -221,7 +300,7 @@ static ward_err check_target(const struct agent_config *cfg, const struct agent_
 	return WARD_OK;
 }
 
-ward_err agent_activate(const struct agent_config *cfg, struct agent_state *st, int slot,
+ward_err agent_activate(const struct agent_config *cfg, struct agent_state *st, int slot, bool send,
 			struct ward_msg *m)
 {
 	const struct agent_boot_ops *ops = agent_boot_ops(cfg);
@@ -230,6 +309,10 @@ ward_err agent_activate(const struct agent_config *cfg, struct agent_state *st, 
 	e = ops->try_once(cfg, slot, m);
 	if (e)
 		return ward_msg_prefix(m, e, "bootloader (%s): ", ops->name);
+	/* reported (and sent) once the bootloader was told, before the reboot command (it may
+	 * not return); state.json stays the last write, as everywhere (see the essay) */
+	agent_report(cfg, AGENT_STAGE_INSTALLED, st->slot[slot].target, st->slot[slot].version, "",
+		     send ? AGENT_REPORT_SEND : 0);
 	st->slot[slot].state = AGENT_SLOT_TRIAL;
 	e = agent_state_save(cfg, st, m);
 	if (e)
@@ -329,33 +412,80 @@ ward_err agent_install_write(const struct agent_config *cfg, struct agent_instal
 			     struct ward_msg *m)
 {
 	struct agent_state *st = &in->st;
-	struct slot_writer w = {-1, 0, NULL, 0};
+	struct slot_writer w;
+	struct ward_tuf_resume r = {0};
 	int slot = in->slot;
+	struct agent_slot_info *si = &st->slot[slot];
+	char hex[2 * WARD_SHA256_LEN + 1], why[64] = "";
+	uint64_t have = 0;
 	ward_err e;
 
-	/* 1. the slot is being written: not bootable */
-	memset(&st->slot[slot], 0, sizeof(st->slot[slot]));
-	st->slot[slot].state = AGENT_SLOT_WRITING;
-	snprintf(st->slot[slot].version, sizeof(st->slot[slot].version), "%s", version);
-	snprintf(st->slot[slot].target, sizeof(st->slot[slot].target), "%s", t->path);
-	ward_hex_encode(t->info.sha256, WARD_SHA256_LEN, st->slot[slot].sha256);
-	st->slot[slot].length = t->info.length;
-	e = agent_state_save(cfg, st, m);
-	if (e)
-		goto out;
+	memset(&w, 0, sizeof(w));
+	w.fd = w.rfd = -1;
+	ward_hex_encode(t->info.sha256, WARD_SHA256_LEN, hex);
+	/* an interrupted download of this very image goes on where its durable prefix ends */
+	if (in->online && si->state == AGENT_SLOT_WRITING && !strcmp(si->sha256, hex) &&
+	    si->length == t->info.length && si->written > 0 && si->written <= t->info.length)
+		have = si->written;
+	if (!have) {
+		/* 1. the slot is being written: not bootable */
+		memset(si, 0, sizeof(*si));
+		si->state = AGENT_SLOT_WRITING;
+		snprintf(si->version, sizeof(si->version), "%s", version);
+		snprintf(si->target, sizeof(si->target), "%s", t->path);
+		memcpy(si->sha256, hex, sizeof(si->sha256));
+		si->length = t->info.length;
+		e = agent_state_save(cfg, st, m);
+		if (e)
+			goto out;
+	} else {
+		printf("resuming the download of %s at byte %llu of %llu\n", t->path, (unsigned long long)have,
+		       (unsigned long long)t->info.length);
+		snprintf(why, sizeof(why), "resuming at byte %llu of %llu", (unsigned long long)have,
+			 (unsigned long long)t->info.length);
+	}
+	if (in->online)
+		agent_report(cfg, AGENT_STAGE_DOWNLOADING, t->path, version, why, AGENT_REPORT_SEND);
 	/* 2. stream into the slot while hashing; TUF checks length and hashes at the end */
 	w.path = cfg->slot[slot];
 	w.fd = open(w.path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-	if (w.fd < 0) {
+	if (w.fd >= 0 && have)
+		w.rfd = open(w.path, O_RDONLY | O_CLOEXEC);
+	if (w.fd < 0 || (have && w.rfd < 0)) {
 		e = ward_msg_set(m, WARD_E_IO, "%s: %s", w.path, strerror(errno));
 		goto fail;
 	}
-	e = ward_tuf_fetch_target(c, t, slot_sink, &w, m);
-	if (e == WARD_E_IO && w.err)
+	w.off = w.saved = have;
+	if (in->online) {
+		w.cfg = cfg;
+		w.st = st;
+		w.slot = slot;
+	}
+	r.have = have;
+	r.read = slot_read;
+	r.rewind = slot_rewind;
+	r.ctx = &w;
+	e = ward_tuf_fetch_target_resume(c, t, &r, slot_sink, &w, m);
+	if (w.ckfailed)
+		e = ward_msg_set(m, WARD_E_IO, "recording the download's progress: %s", w.ckmsg.text);
+	else if (e == WARD_E_IO && w.err)
 		e = ward_msg_set(m, WARD_E_IO, "%s: write failed at byte %llu: %s", w.path,
 				 (unsigned long long)w.off, strerror(w.err));
+	if (e == WARD_E_NET && in->online) {
+		/* interrupted: keep what is durable for the next attempt, which resumes there */
+		if (checkpoint(&w) == WARD_OK)
+			printf("download interrupted after %llu of %llu bytes (%llu fetched now): the next "
+			       "update resumes there\n",
+			       (unsigned long long)w.off, (unsigned long long)t->info.length,
+			       (unsigned long long)r.fetched);
+		goto out;
+	}
 	if (e)
 		goto fail;
+	if (in->online)
+		printf("downloaded %llu bytes from byte %llu%s\n", (unsigned long long)r.fetched,
+		       (unsigned long long)r.from,
+		       r.restarted ? " (the server could not resume: the whole image again)" : "");
 	{
 		struct stat sst;
 
@@ -376,7 +506,10 @@ ward_err agent_install_write(const struct agent_config *cfg, struct agent_instal
 	if (e)
 		goto fail;
 	/* 4. installed, or waiting for approval */
-	st->slot[slot].state = cfg->policy == AGENT_POLICY_APPROVE ? AGENT_SLOT_AWAITING : AGENT_SLOT_INSTALLED;
+	si->state = cfg->policy == AGENT_POLICY_APPROVE ? AGENT_SLOT_AWAITING : AGENT_SLOT_INSTALLED;
+	si->written = 0;
+	if (cfg->policy == AGENT_POLICY_APPROVE)
+		agent_report(cfg, AGENT_STAGE_AWAITING, t->path, version, "", AGENT_REPORT_SEND);
 	e = agent_state_save(cfg, st, m);
 	if (e)
 		goto out;
@@ -387,16 +520,18 @@ ward_err agent_install_write(const struct agent_config *cfg, struct agent_instal
 		goto out;
 	}
 	/* 5, 6. hand it to the bootloader and reboot */
-	e = agent_activate(cfg, st, slot, m);
+	e = agent_activate(cfg, st, slot, true, m);
 	goto out;
 fail:
 	{
 		struct ward_msg keep = *m;
 		struct ward_msg ignored;
 
-		st->slot[slot].state = AGENT_SLOT_BAD;
-		snprintf(st->slot[slot].reason, sizeof(st->slot[slot].reason), "install failed: %.200s",
-			 keep.text);
+		si->state = AGENT_SLOT_BAD;
+		si->written = 0;
+		snprintf(si->reason, sizeof(si->reason), "install failed: %.200s", keep.text);
+		agent_state_refuse(st, slot, false, keep.text);
+		agent_report(cfg, AGENT_STAGE_FAILED, t->path, version, keep.text, AGENT_REPORT_SEND);
 		if (agent_state_save(cfg, st, &ignored))
 			fprintf(stderr, "wardd: could not record the failure: %s\n", ignored.text);
 		*m = keep;
@@ -404,6 +539,8 @@ fail:
 out:
 	if (w.fd >= 0)
 		close(w.fd);
+	if (w.rfd >= 0)
+		close(w.rfd);
 	return e;
 }
 
@@ -478,7 +615,7 @@ ward_err agent_approve_if(const struct agent_config *cfg, bool window_only, bool
 		goto out; /* not now */
 	if (window_only)
 		printf("maintenance window open: activating slot %s\n", agent_slot_name(slot));
-	e = agent_activate(cfg, &st, slot, m);
+	e = agent_activate(cfg, &st, slot, true, m);
 	if (!e && done)
 		*done = true;
 out:

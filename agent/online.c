@@ -8,6 +8,9 @@
  * atomically only after checking that the new certificate certifies this key
  * for this serial and chains to the fleet CA. A failed renewal leaves the old
  * certificate in place and is retried at the next check-in.
+ *
+ * After each check-in the outbox of stage reports (agent/report.c) is sent;
+ * a failure to send leaves it for the next one and does not fail the check-in.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +19,7 @@
 
 #include "agent.h"
 #include "boot.h"
+#include "report.h"
 #include "ward/json.h"
 #include "ward/net.h"
 #include "ward/x509.h"
@@ -27,9 +31,8 @@ static ward_err to_buf(void *ctx, const void *d, size_t n)
 	return ward_buf_append(ctx, d, n);
 }
 
-/* POST body to path over mutual TLS; response into out (initialised here). */
-static ward_err post(const struct agent_config *cfg, const char *path, const char *ctype,
-		     const void *body, size_t len, long *status, struct ward_buf *out, struct ward_msg *m)
+ward_err agent_post(const struct agent_config *cfg, const char *path, const char *ctype,
+		   const void *body, size_t len, long *status, struct ward_buf *out, struct ward_msg *m)
 {
 	struct ward_net_opts o = {0};
 	struct ward_net *n = NULL;
@@ -140,7 +143,7 @@ static ward_err renew(const struct agent_config *cfg, struct ward_msg *m)
 	if (!e)
 		e = ward_crypto_base64_encode(der.p, der.len, &b64);
 	if (!e)
-		e = post(cfg, "/.well-known/est/simplereenroll", "application/pkcs10", b64.p, b64.len, &status,
+		e = agent_post(cfg, "/.well-known/est/simplereenroll", "application/pkcs10", b64.p, b64.len, &status,
 			 &body, m);
 	if (e)
 		goto out;
@@ -202,7 +205,7 @@ ward_err agent_checkin(const struct agent_config *cfg, unsigned *next, struct wa
 	*next = 300;
 	if (!f)
 		return ward_msg_set(m, WARD_E_NOMEM, "cannot encode check-in facts");
-	e = post(cfg, "/api/v1/device/checkin", "application/json", f, strlen(f), &status, &body, m);
+	e = agent_post(cfg, "/api/v1/device/checkin", "application/json", f, strlen(f), &status, &body, m);
 	free(f);
 	if (e)
 		return e;
@@ -221,6 +224,16 @@ ward_err agent_checkin(const struct agent_config *cfg, unsigned *next, struct wa
 		*next = (unsigned)json_integer_value(v);
 	want_renew = json_is_true(json_object_get(r, "renew"));
 	json_decref(r);
+	{
+		struct ward_msg rm = {{0}};
+		size_t sent = 0, left = 0;
+
+		if (agent_outbox_flush(cfg, &sent, &left, &rm))
+			printf("wardd: %zu report(s) kept in the outbox for later: %s\n", left, rm.text);
+		else if (sent)
+			printf("wardd: sent %zu report(s)\n", sent);
+		fflush(stdout);
+	}
 	if (want_renew)
 		e = renew(cfg, m);
 	return e;

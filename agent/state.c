@@ -2,7 +2,11 @@
  * agent/state.c — load and save STATE_DIR/state.json (see agent/state.h).
  *
  * Format: {"format": 1, "floor": "1.2.0",
- *          "slots": {"A": {"state", "version", "target", "sha256", "length", "reason"}, "B": {...}}}
+ *          "slots": {"A": {"state", "version", "target", "sha256", "length", "reason",
+ *                          "written"}, "B": {...}},
+ *          "refused": [{"sha256", "target", "kind": "rolled-back" | "failed", "reason",
+ *                       "reported"}]}
+ * ("written" and "refused" are optional: files of earlier versions lack them.)
  * Loading is strict (unknown state names, oversized strings and a file over
  * 64 KiB are refused): a corrupt state file is reported, never guessed at.
  */
@@ -90,6 +94,8 @@ ward_err agent_state_load(const struct agent_config *cfg, struct agent_state *st
 			e = get_str(s, "reason", si->reason, sizeof(si->reason), m);
 		if (!e)
 			e = ward_json_get_u64(s, "length", "state.json slot", &si->length, m);
+		if (!e && json_object_get(s, "written"))
+			e = ward_json_get_u64(s, "written", "state.json slot", &si->written, m);
 		if (e)
 			goto out;
 		for (k = 0; k < sizeof(names) / sizeof(names[0]); k++)
@@ -100,6 +106,37 @@ ward_err agent_state_load(const struct agent_config *cfg, struct agent_state *st
 			goto out;
 		}
 		si->state = (enum agent_slot_state)k;
+	}
+	{
+		json_t *list = json_object_get(doc, "refused"), *v;
+		size_t i;
+
+		if (list && (!json_is_array(list) || json_array_size(list) > AGENT_REFUSED_MAX)) {
+			e = ward_msg_set(m, WARD_E_PARSE, "%s: \"refused\" must be a list of at most %d images",
+					 path, AGENT_REFUSED_MAX);
+			goto out;
+		}
+		json_array_foreach(list, i, v) {
+			struct agent_refused *r = &st->refused[st->nrefused++];
+			char kind[16];
+			int reported = 0;
+
+			e = get_str(v, "sha256", r->sha256, sizeof(r->sha256), m);
+			if (!e)
+				e = get_str(v, "target", r->target, sizeof(r->target), m);
+			if (!e)
+				e = get_str(v, "reason", r->reason, sizeof(r->reason), m);
+			if (!e)
+				e = get_str(v, "kind", kind, sizeof(kind), m);
+			if (!e)
+				e = ward_json_get_bool(v, "reported", "state.json refused", &reported, m);
+			if (!e && strcmp(kind, "rolled-back") && strcmp(kind, "failed"))
+				e = ward_msg_set(m, WARD_E_PARSE, "%s: unknown kind of refused image \"%s\"", path, kind);
+			if (e)
+				goto out;
+			r->reported = reported;
+			r->rolled_back = !strcmp(kind, "rolled-back");
+		}
 	}
 out:
 	json_decref(doc);
@@ -112,7 +149,7 @@ ward_err agent_state_save(const struct agent_config *cfg, const struct agent_sta
 			  struct ward_msg *m)
 {
 	char path[PATH_MAX];
-	json_t *doc, *slots;
+	json_t *doc, *slots, *refused;
 	struct ward_buf b;
 	ward_err e;
 
@@ -124,12 +161,21 @@ ward_err agent_state_save(const struct agent_config *cfg, const struct agent_sta
 		const struct agent_slot_info *si = &st->slot[i];
 
 		json_object_set_new(slots, i ? "B" : "A",
-				    json_pack("{s:s,s:s,s:s,s:s,s:I,s:s}", "state",
+				    json_pack("{s:s,s:s,s:s,s:s,s:I,s:s,s:I}", "state",
 					      agent_slot_state_name(si->state), "version", si->version,
 					      "target", si->target, "sha256", si->sha256, "length",
-					      (json_int_t)si->length, "reason", si->reason));
+					      (json_int_t)si->length, "reason", si->reason, "written",
+					      (json_int_t)si->written));
 	}
-	doc = json_pack("{s:i,s:s,s:o}", "format", 1, "floor", st->floor, "slots", slots);
+	refused = json_array();
+	for (size_t i = 0; i < st->nrefused && i < AGENT_REFUSED_MAX; i++)
+		json_array_append_new(refused, json_pack("{s:s,s:s,s:s,s:s,s:b}", "sha256", st->refused[i].sha256,
+							 "target", st->refused[i].target, "kind",
+							 st->refused[i].rolled_back ? "rolled-back" : "failed",
+							 "reason", st->refused[i].reason, "reported",
+							 st->refused[i].reported));
+	doc = json_pack("{s:i,s:s,s:o,s:o}", "format", 1, "floor", st->floor, "slots", slots, "refused",
+			refused);
 	if (!doc)
 		return ward_msg_set(m, WARD_E_NOMEM, "cannot encode state");
 	ward_buf_init(&b, 64 * 1024);
@@ -141,4 +187,33 @@ ward_err agent_state_save(const struct agent_config *cfg, const struct agent_sta
 		e = ward_file_write_atomic(path, b.p, b.len, 0600, m);
 	ward_buf_free(&b);
 	return e;
+}
+
+void agent_state_refuse(struct agent_state *st, int slot, bool rolled_back, const char *why)
+{
+	const struct agent_slot_info *si = &st->slot[slot];
+	struct agent_refused *r = agent_state_refused(st, si->sha256);
+
+	if (!si->sha256[0])
+		return;
+	if (!r) {
+		if (st->nrefused == AGENT_REFUSED_MAX) {
+			memmove(&st->refused[0], &st->refused[1], sizeof(st->refused[0]) * (AGENT_REFUSED_MAX - 1));
+			st->nrefused--;
+		}
+		r = &st->refused[st->nrefused++];
+	}
+	memset(r, 0, sizeof(*r));
+	snprintf(r->sha256, sizeof(r->sha256), "%s", si->sha256);
+	snprintf(r->target, sizeof(r->target), "%s", si->target);
+	snprintf(r->reason, sizeof(r->reason), "%s", why);
+	r->rolled_back = rolled_back;
+}
+
+struct agent_refused *agent_state_refused(struct agent_state *st, const char *hex)
+{
+	for (size_t i = 0; i < st->nrefused; i++)
+		if (hex[0] && !strcmp(st->refused[i].sha256, hex))
+			return &st->refused[i];
+	return NULL;
 }

@@ -14,13 +14,21 @@
  * device's) and version, which must not be below the device's floor. Every
  * check passes before a byte is written to a slot; then the image streams
  * into the inactive slot through the pipeline of agent/install.c, fetched no
- * longer than its signed length with every hash checked.
+ * longer than its signed length with every hash checked, and resumed where
+ * an interrupted download of the same image left off.
+ *
+ * Reports (agent/report.h): a refusal is reported "failed" with its reason,
+ * once while it stays the same (dedupe); a network failure is not a refusal
+ * and is not reported. An image that rolled back or failed to install on
+ * this device (state.json "refused") is not installed again: that is reported
+ * "failed" once, and refused at every update.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "agent.h"
 #include "boot.h"
+#include "report.h"
 #include "ward/crypto.h"
 #include "ward/net.h"
 #include "ward/tuf.h"
@@ -81,6 +89,12 @@ out:
 	return result;
 }
 
+/* Is e a refusal worth reporting (rather than a network failure, tried again at the next update)? */
+static bool reportable(ward_err e)
+{
+	return e != WARD_OK && e != WARD_E_NET && e != WARD_E_NOMEM;
+}
+
 ward_err agent_update(const struct agent_config *cfg, bool *installed, struct ward_msg *m)
 {
 	struct ward_net_opts o = {0};
@@ -88,11 +102,11 @@ ward_err agent_update(const struct agent_config *cfg, bool *installed, struct wa
 	struct ward_fetcher f;
 	struct ward_tuf_client *dc = NULL, *ic = NULL;
 	const struct ward_tuf_meta *dt;
-	const struct ward_tuf_target *d, *i;
+	const struct ward_tuf_target *d = NULL, *i;
 	struct agent_install in;
 	const char *version = NULL;
 	char durl[1200], murl[1200], turl[1200];
-	bool begun = false;
+	bool begun = false, reported = false;
 	ward_err e;
 
 	if (installed)
@@ -110,12 +124,15 @@ ward_err agent_update(const struct agent_config *cfg, bool *installed, struct wa
 	if (e)
 		return e;
 	begun = true;
+	in.online = true;
 	o.ca_file = cfg->server_ca;
 	o.client_cert = cfg->device_cert;
 	o.client_key = cfg->device_key;
 	e = ward_net_new(&o, &net, m);
-	if (e)
+	if (e) {
+		reported = true; /* the device's own configuration: nothing to tell the server */
 		goto out;
+	}
 	ward_net_fetcher(net, &f);
 	/* the director: what this device should install */
 	e = agent_open_trust(cfg, "director", cfg->director_root, &f, durl, NULL, &dc, m);
@@ -160,11 +177,32 @@ ward_err agent_update(const struct agent_config *cfg, bool *installed, struct wa
 		e = agent_install_check(cfg, &in, i, &version, m);
 	if (e)
 		goto out;
-	/* already running it, or already written and waiting: nothing to do */
 	{
 		char hex[2 * WARD_SHA256_LEN + 1];
+		struct agent_refused *ref;
 
 		ward_hex_encode(i->info.sha256, WARD_SHA256_LEN, hex);
+		/* an image that failed here before is not tried again: said to the server once */
+		ref = agent_state_refused(&in.st, hex);
+		if (ref) {
+			char why[512]; /* cut to AGENT_REPORT_REASON_MAX in the report */
+
+			snprintf(why, sizeof(why), "image %.200s %s on this device before (%.200s)", i->path,
+				 ref->rolled_back ? "rolled back" : "failed to install", ref->reason);
+			e = ward_msg_set(m, WARD_E_DENIED, "image %s %s on this device before (%.200s): not installing it again",
+					 i->path, ref->rolled_back ? "rolled back" : "failed to install", ref->reason);
+			reported = true;
+			if (!ref->reported) {
+				struct ward_msg ignored;
+
+				agent_report(cfg, AGENT_STAGE_FAILED, i->path, version, why, AGENT_REPORT_SEND);
+				ref->reported = true;
+				if (agent_state_save(cfg, &in.st, &ignored))
+					printf("wardd: could not record that the refusal was reported: %s\n", ignored.text);
+			}
+			goto out;
+		}
+		/* already running it, or already written and waiting: nothing to do */
 		if (!strcmp(in.st.slot[in.booted].sha256, hex)) {
 			printf("up to date: slot %s runs %s %s\n", agent_slot_name(in.booted), i->path, version);
 			goto out;
@@ -180,10 +218,23 @@ ward_err agent_update(const struct agent_config *cfg, bool *installed, struct wa
 	printf("director and image repository agree: installing %s %s (%llu bytes)\n", i->path, version,
 	       (unsigned long long)i->info.length);
 	fflush(stdout);
+	reported = true; /* the pipeline reports its own stages and failures */
 	e = agent_install_write(cfg, &in, ic, i, version, m);
 	if (!e && installed)
 		*installed = true;
 out:
+	if (!reported && reportable(e)) {
+		/* A refusal: said once while it stays the same. When the director's
+		 * metadata itself is refused, the report names the image it named
+		 * last (a report names an image; none trusted yet: not reported). */
+		const struct ward_tuf_meta *last = d || !dc ? NULL : ward_tuf_trusted(dc, WARD_TUF_TARGETS);
+		const struct ward_tuf_target *about = d ? d : last && last->ntargets == 1 ? &last->targets[0] : NULL;
+		const char *dv = about ? custom_str(about, "version") : NULL;
+
+		if (about)
+			agent_report(cfg, AGENT_STAGE_FAILED, about->path, version ? version : dv ? dv : "", m->text,
+				     AGENT_REPORT_SEND | AGENT_REPORT_DEDUPE);
+	}
 	ward_tuf_free(ic);
 	ward_tuf_free(dc);
 	ward_net_free(net);

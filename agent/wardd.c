@@ -159,7 +159,7 @@ int main(int argc, char **argv)
 	/* Every minute: the maintenance-window job; whenever due: a check-in, then
 	 * (when a director is pinned) the update the director names, if any. */
 	{
-		unsigned until_checkin = 0;
+		unsigned until_checkin = 0, until_tick = 0, wait;
 		bool online = true, director = true;
 
 		while (!stop) {
@@ -173,9 +173,15 @@ int main(int argc, char **argv)
 				if (rc == 0 && director && job(core, conf, "update", NULL) == 3)
 					director = false; /* no director pinned */
 			}
-			job(core, conf, "tick", NULL);
-			nap(TICK);
-			until_checkin = until_checkin > TICK ? until_checkin - TICK : 0;
+			if (until_tick == 0) {
+				job(core, conf, "tick", NULL);
+				until_tick = TICK;
+			}
+			/* sleep until whichever comes first: the next check-in or the next tick */
+			wait = online && until_checkin < until_tick ? until_checkin : until_tick;
+			nap(wait);
+			until_tick -= wait;
+			until_checkin = until_checkin > wait ? until_checkin - wait : 0;
 		}
 	}
 	return 0;

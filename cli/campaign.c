@@ -15,7 +15,6 @@
  * command shows does not depend on how it got there.
  */
 #include <getopt.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,11 +83,7 @@ static ward_err target_open(const char *conf_path, struct target *t, struct ward
 	t->conf = calloc(1, sizeof(*t->conf));
 	if (!t->conf)
 		return ward_msg_set(m, WARD_E_NOMEM, "out of memory");
-	{
-		struct passwd *pw = getpwuid(getuid());
-
-		snprintf(t->actor, sizeof(t->actor), "cli:%.80s", pw && pw->pw_name ? pw->pw_name : "unknown");
-	}
+	cli_actor(t->actor, sizeof(t->actor));
 	return cli_deploy_open(conf_path, t->conf, &t->store, m);
 }
 

@@ -65,6 +65,8 @@ void cli_print_json(const json_t *j);
 bool cli_ident_ok(const char *s, size_t max);
 /* t as "YYYY-MM-DDTHH:MM:SSZ" (UTC) into out. */
 void cli_utc(time_t t, char out[21]);
+/* Who is acting, for audit records of commands run on the database directly: "cli:USER". */
+void cli_actor(char *out, size_t n);
 
 /* Print "ward: <text>" on stderr, one line. */
 void cli_error(const char *fmt, ...) WARD_PRINTF(1, 2);

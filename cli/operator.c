@@ -9,16 +9,25 @@
  * the work, each change audited in its own transaction). A password is read
  * into one fixed buffer, must be at least SRV_OP_PASS_MIN characters, and is
  * wiped on every path; a token is printed on stdout exactly once and wiped.
+ *
+ * add and list also run through ward-server's operator API (`ward --server
+ * URL operator ...`, admin only): list prints the same document
+ * (srv_view_operators) either way; add sends the password once, in the body
+ * of POST /api/v1/operators, and wipes every copy.
  */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "cli.h"
 #include "conf.h"
+#include "remote.h"
 #include "store.h"
 #include "store_ops.h"
+#include "views.h"
 #include "ward/buf.h"
 
 enum { EX_SUCCESS = 0, EX_FAIL = 1, EX_USAGE = 2 };
@@ -36,13 +45,16 @@ static const char operator_help[] =
     "  -c, --config FILE       the deployment's ward.conf\n"
     "  --role ROLE             admin, release-manager, operator or auditor\n"
     "  --password-file FILE    read the password from FILE's first line\n"
-    "  --expires DURATION      token lifetime: 30s, 15m, 12h, 30d, 2w (at most 366 days)\n";
+    "  --expires DURATION      token lifetime: 30s, 15m, 12h, 30d, 2w (at most 366 days)\n"
+    "\n"
+    "Without -c, with `ward --server URL` or after `ward login`, add and list go through\n"
+    "ward-server's operator API (role admin).\n";
 
 static int add(const char *conf_path, const char *name, const char *role_s, const char *pwfile)
 {
-	struct srv_conf *conf = NULL;
-	struct srv_store *store = NULL;
+	struct cli_src src = {0};
 	struct ward_msg m = {0};
+	json_t *req = NULL, *reply = NULL;
 	enum srv_op_role role;
 	char pass[SRV_OP_PASS_MAX + 2];
 	size_t len = 0;
@@ -72,56 +84,80 @@ static int add(const char *conf_path, const char *name, const char *role_s, cons
 		rc = EX_USAGE;
 		goto done;
 	}
-	if (!(conf = malloc(sizeof(*conf)))) {
-		e = ward_msg_set(&m, WARD_E_NOMEM, "out of memory");
+	if ((e = cli_src_open("operator add", conf_path, &src, &m)) != WARD_OK) {
+		rc = cli_src_status(e);
 		goto out;
 	}
-	if ((e = cli_deploy_open(conf_path, conf, &store, &m)) != WARD_OK ||
-	    (e = srv_operator_add(store, name, pass, role, "cli", &m)) != WARD_OK)
+	if (src.remote) {
+		if (!(req = json_pack("{s:s,s:s,s:s}", "name", name, "password", pass, "role", srv_op_role_name(role)))) {
+			e = ward_msg_set(&m, WARD_E_NOMEM, "out of memory");
+			goto out;
+		}
+		if ((e = cli_remote_call(src.remote, "POST", "/api/v1/operators", req, &reply, &m)) != WARD_OK)
+			goto out;
+	} else if ((e = srv_operator_add(src.store, name, pass, role, "cli", &m)) != WARD_OK) {
 		goto out;
+	}
 	printf("operator %s added with role %s\n", name, srv_op_role_name(role));
 	rc = EX_SUCCESS;
 out:
-	if (rc != EX_SUCCESS)
+	if (rc == EX_USAGE)
+		cli_error("%s", m.text);
+	else if (rc != EX_SUCCESS)
 		cli_error("operator add %s: %s", name, m.text[0] ? m.text : ward_err_name(e));
 done:
 	ward_wipe(pass, sizeof(pass));
-	srv_store_close(store);
-	free(conf);
+	if (req) { /* jansson's copy of the password */
+		json_t *p = json_object_get(req, "password");
+
+		ward_wipe((char *)json_string_value(p), json_string_length(p));
+		json_decref(req);
+	}
+	json_decref(reply);
+	cli_src_close(&src);
 	return rc;
+}
+
+/* {"operators": [...]} (server/views.h) as a table. */
+static void print_operators(const json_t *doc)
+{
+	const json_t *ops = json_object_get(doc, "operators"), *o;
+	size_t i;
+
+	printf("%-32s %-16s %s\n", "NAME", "ROLE", "CREATED");
+	json_array_foreach(ops, i, o) {
+		char created[21];
+		const char *name = json_string_value(json_object_get(o, "name"));
+		const char *role = json_string_value(json_object_get(o, "role"));
+
+		cli_utc((time_t)json_integer_value(json_object_get(o, "created")), created);
+		printf("%-32s %-16s %s\n", name ? name : "?", role ? role : "?", created);
+	}
 }
 
 static int list(const char *conf_path)
 {
-	struct srv_conf *conf = malloc(sizeof(*conf));
-	struct srv_store *store = NULL;
-	struct srv_operator *ops = NULL;
+	struct cli_src src = {0};
 	struct ward_msg m = {0};
-	size_t n = 0;
+	json_t *doc = NULL;
 	int rc = EX_FAIL;
-	ward_err e = WARD_E_NOMEM;
+	ward_err e;
 
-	if (!conf) {
-		ward_msg_set(&m, e, "out of memory");
+	if ((e = cli_src_open("operator list", conf_path, &src, &m)) != WARD_OK) {
+		rc = cli_src_status(e);
 		goto out;
 	}
-	if ((e = cli_deploy_open(conf_path, conf, &store, &m)) != WARD_OK ||
-	    (e = srv_operators(store, &ops, &n, &m)) != WARD_OK)
+	e = src.remote ? cli_remote_call(src.remote, "GET", "/api/v1/operators", NULL, &doc, &m)
+		       : srv_view_operators(src.store, &doc, &m);
+	if (e)
 		goto out;
-	printf("%-32s %-16s %s\n", "NAME", "ROLE", "CREATED");
-	for (size_t i = 0; i < n; i++) {
-		char created[21];
-
-		cli_utc(ops[i].created, created);
-		printf("%-32s %-16s %s\n", ops[i].name, srv_op_role_name(ops[i].role), created);
-	}
+	print_operators(doc);
 	rc = EX_SUCCESS;
 out:
 	if (rc != EX_SUCCESS)
-		cli_error("operator list: %s", m.text[0] ? m.text : ward_err_name(e));
-	free(ops);
-	srv_store_close(store);
-	free(conf);
+		cli_error("%s%s", rc == EX_USAGE ? "" : "operator list: ", m.text[0] ? m.text : ward_err_name(e));
+	json_decref(doc);
+	cli_src_close(&src);
 	return rc;
 }
 
@@ -223,8 +259,9 @@ int cli_operator(int argc, char **argv)
 			return EX_USAGE;
 		}
 	}
-	if (!conf) {
-		cli_error("operator %s: -c DIR/ward.conf is required", cmd);
+	if (!conf && !strcmp(cmd, "token")) {
+		cli_error("operator %s: -c DIR/ward.conf is required (tokens are issued on the deployment; "
+			  "`ward login` gives one through the API)", cmd);
 		return EX_USAGE;
 	}
 	if ((role || pwfile) && strcmp(cmd, "add")) {

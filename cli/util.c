@@ -14,6 +14,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -311,4 +312,11 @@ void cli_utc(time_t t, char out[21])
 
 	if (!gmtime_r(&t, &tm) || strftime(out, 21, "%Y-%m-%dT%H:%M:%SZ", &tm) != 20)
 		memcpy(out, "0000-00-00T00:00:00Z", 21); /* unrepresentable: never expected */
+}
+
+void cli_actor(char *out, size_t n)
+{
+	struct passwd *pw = getpwuid(getuid());
+
+	snprintf(out, n, "cli:%.80s", pw && pw->pw_name ? pw->pw_name : "unknown");
 }

@@ -865,10 +865,9 @@ struct target_sink {
 	void *ctx;
 };
 
-static ward_err target_sink_fn(void *ctx, const void *data, size_t n)
+/* Count and hash n more bytes of the target, refusing any past its signed length. */
+static ward_err target_hash(struct target_sink *t, const void *data, size_t n)
 {
-	struct target_sink *t = ctx;
-
 	if (n > t->limit - t->got)
 		return WARD_E_TOOBIG;
 	t->got += n;
@@ -876,7 +875,15 @@ static ward_err target_sink_fn(void *ctx, const void *data, size_t n)
 		return WARD_E_CRYPTO;
 	if (t->h512 && ward_crypto_hash_update(t->h512, data, n))
 		return WARD_E_CRYPTO;
-	return t->sink(t->ctx, data, n);
+	return WARD_OK;
+}
+
+static ward_err target_sink_fn(void *ctx, const void *data, size_t n)
+{
+	struct target_sink *t = ctx;
+	ward_err e = target_hash(t, data, n);
+
+	return e ? e : t->sink(t->ctx, data, n);
 }
 
 /* URL of a target: base/dir/<hash>.<name> with consistent snapshots, else base/path. */
@@ -974,10 +981,53 @@ static void target_sink_end(struct target_sink *ts)
 ward_err ward_tuf_fetch_target(struct ward_tuf_client *c, const struct ward_tuf_target *t,
 			       ward_sink_fn sink, void *sink_ctx, struct ward_msg *m)
 {
+	struct ward_tuf_resume r = {0};
+
+	return ward_tuf_fetch_target_resume(c, t, &r, sink, sink_ctx, m);
+}
+
+/* Hash the first `have` bytes of the target, read back through r->read. */
+static ward_err hash_prefix(struct target_sink *ts, const struct ward_tuf_target *t,
+			    const struct ward_tuf_resume *r, uint64_t have, struct ward_msg *m)
+{
+	size_t cap = 64 * 1024;
+	uint8_t *buf = malloc(cap);
+	uint64_t off = 0;
+	ward_err e = WARD_OK;
+
+	if (!buf)
+		return ward_msg_set(m, WARD_E_NOMEM, "out of memory");
+	while (off < have) {
+		size_t n = have - off < cap ? (size_t)(have - off) : cap;
+
+		e = r->read(r->ctx, off, buf, n);
+		if (e) {
+			e = ward_msg_set(m, e, "target \"%.200s\": cannot read back the %llu bytes already held (at byte %llu)",
+					 t->path, (unsigned long long)have, (unsigned long long)off);
+			break;
+		}
+		e = target_hash(ts, buf, n);
+		if (e) {
+			e = ward_msg_set(m, e, "cannot hash");
+			break;
+		}
+		off += n;
+	}
+	free(buf);
+	return e;
+}
+
+ward_err ward_tuf_fetch_target_resume(struct ward_tuf_client *c, const struct ward_tuf_target *t,
+				      struct ward_tuf_resume *r, ward_sink_fn sink, void *sink_ctx,
+				      struct ward_msg *m)
+{
 	struct target_sink ts;
 	char url[PATH_MAX];
+	uint64_t from = r->have;
 	ward_err e;
 
+	r->from = from;
+	r->fetched = 0;
 	e = target_sink_start(&ts, t, sink, sink_ctx, m);
 	if (!e)
 		e = target_url(c, t, url, sizeof(url), m);
@@ -987,7 +1037,38 @@ ward_err ward_tuf_fetch_target(struct ward_tuf_client *c, const struct ward_tuf_
 		e = ward_msg_set(m, WARD_E_NET, "no fetcher configured");
 		goto out;
 	}
-	e = c->f.fetch(c->f.ctx, url, 0, t->info.length, target_sink_fn, &ts, m);
+	if (from > t->info.length || (from > 0 && !r->read)) {
+		e = ward_msg_set(m, WARD_E_INVAL,
+				 "target \"%.200s\": cannot resume at byte %llu of %llu (no way to read back the prefix)",
+				 t->path, (unsigned long long)from, (unsigned long long)t->info.length);
+		goto out;
+	}
+	/* the prefix the caller holds counts only once it is hashed again */
+	if (from > 0) {
+		e = hash_prefix(&ts, t, r, from, m);
+		if (e)
+			goto out;
+	}
+	if (from < t->info.length) {
+		e = c->f.fetch(c->f.ctx, url, from, t->info.length - from, target_sink_fn, &ts, m);
+		if (e == WARD_E_UNSUPPORTED && from > 0 && r->rewind) {
+			/* The server ignored the range (or resumed elsewhere): start over from
+			 * byte 0, as bounded as ever. The sink is told first. */
+			target_sink_end(&ts);
+			e = target_sink_start(&ts, t, sink, sink_ctx, m);
+			if (!e)
+				e = r->rewind(r->ctx);
+			if (e) {
+				ward_msg_prefix(m, e, "target \"%.200s\": cannot start over: ", t->path);
+				goto out;
+			}
+			from = 0;
+			r->from = 0;
+			r->restarted = true;
+			e = c->f.fetch(c->f.ctx, url, 0, t->info.length, target_sink_fn, &ts, m);
+		}
+		r->fetched = ts.got - from;
+	}
 	if (e == WARD_E_TOOBIG) {
 		e = ward_msg_set(m, e, "target \"%.200s\": server sent more than the %llu signed bytes (endless data?)",
 				 t->path, (unsigned long long)t->info.length);

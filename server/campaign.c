@@ -32,255 +32,12 @@
 #define CAMPAIGN_DEVICES_MAX 1000000 /* devices one campaign may hold */
 #define LIST_DEVICES_MAX 1000        /* devices listed by srv_campaign_json */
 #define LIST_CAMPAIGNS_MAX 500       /* campaigns listed */
-#define SELECT_TERMS_MAX 16          /* terms of a selector */
 
 /* Device states, in the order the API lists counts. */
 static const char *const dev_states[] = {
 	"pending", "awaiting-approval", "offered", "downloading", "installed", "awaiting-local-approval",
 	"booted",  "healthy",           "rolled-back", "failed", "cancelled",
 };
-
-/* ---- the request ------------------------------------------------------- */
-
-ward_err srv_campaign_percent_parse(const char *text, unsigned *out, struct ward_msg *m)
-{
-	unsigned whole = 0, frac = 0, digits = 0;
-	const char *p = text;
-
-	if (!p || !*p)
-		return ward_msg_set(m, WARD_E_INVAL, "a percentage is a number from 0 to 100, e.g. 5 or 0.5%%");
-	for (; *p >= '0' && *p <= '9'; p++) {
-		whole = whole * 10 + (unsigned)(*p - '0');
-		if (whole > 100)
-			break;
-	}
-	if (*p == '.')
-		for (p++; *p >= '0' && *p <= '9' && digits < 3; p++, digits++)
-			frac = frac * 10 + (unsigned)(*p - '0');
-	if (*p == '%')
-		p++;
-	if (*p || p == text || whole > 100 || digits > 2 || (whole == 100 && frac))
-		return ward_msg_set(m, WARD_E_INVAL,
-				    "\"%.20s\" is not a percentage from 0 to 100 with at most two decimals", text);
-	if (digits == 1)
-		frac *= 10;
-	*out = whole * 100 + frac;
-	return WARD_OK;
-}
-
-json_t *srv_campaign_phases_parse(const char *text, struct ward_msg *m)
-{
-	json_t *a = json_array();
-	const char *p = text;
-	long prev = 0;
-
-	if (!a) {
-		ward_msg_set(m, WARD_E_NOMEM, "out of memory");
-		return NULL;
-	}
-	while (p && *p) {
-		char one[16];
-		size_t n = strcspn(p, ",");
-		unsigned v;
-
-		if (n == 0 || n >= sizeof(one)) {
-			ward_msg_set(m, WARD_E_INVAL, "phases: give cumulative percentages like 1%%,10%%,50%%,100%%");
-			goto bad;
-		}
-		memcpy(one, p, n);
-		one[n] = '\0';
-		if (srv_campaign_percent_parse(one, &v, m))
-			goto bad;
-		if (v % 100 || v == 0) {
-			ward_msg_set(m, WARD_E_INVAL, "phases: \"%s\" is not a whole percentage from 1 to 100", one);
-			goto bad;
-		}
-		if ((long)v / 100 <= prev) {
-			ward_msg_set(m, WARD_E_INVAL, "phases must increase (%s after %ld%%)", one, prev);
-			goto bad;
-		}
-		prev = (long)v / 100;
-		json_array_append_new(a, json_integer(prev));
-		p += n;
-		if (*p == ',')
-			p++;
-	}
-	return a;
-bad:
-	json_decref(a);
-	return NULL;
-}
-
-/* One term of a selector: key=value. */
-enum sel_key { SEL_MODEL, SEL_TAG, SEL_BATCH, SEL_SERIAL };
-struct selector {
-	bool all;                           /* "all" */
-	size_t n;
-	struct {
-		enum sel_key key;
-		char value[129];            /* SEL_SERIAL may end with '*': a prefix */
-	} t[SELECT_TERMS_MAX];
-};
-
-static ward_err selector_parse(const char *text, struct selector *out, struct ward_msg *m)
-{
-	static const char *const keys[] = {[SEL_MODEL] = "model", [SEL_TAG] = "tag", [SEL_BATCH] = "batch",
-					   [SEL_SERIAL] = "serial"};
-	const char *p = text;
-
-	memset(out, 0, sizeof(*out));
-	if (!text || strlen(text) > SRV_SELECT_MAX)
-		return ward_msg_set(m, WARD_E_INVAL, "a selector has at most %d characters", SRV_SELECT_MAX);
-	while (*p) {
-		size_t n, k;
-		const char *eq;
-
-		while (*p == ' ')
-			p++;
-		n = strcspn(p, " ");
-		if (!n)
-			break;
-		if (n == 3 && !strncmp(p, "all", 3)) {
-			out->all = true;
-			p += n;
-			continue;
-		}
-		eq = memchr(p, '=', n);
-		for (k = 0; eq && k < NPARAM(keys); k++)
-			if ((size_t)(eq - p) == strlen(keys[k]) && !strncmp(p, keys[k], strlen(keys[k])))
-				break;
-		if (!eq || k == NPARAM(keys))
-			return ward_msg_set(m, WARD_E_INVAL,
-					    "selector term \"%.*s\": use model=M, tag=T, batch=B, serial=S (or S*), or all",
-					    (int)(n > 60 ? 60 : n), p);
-		if (out->n == SELECT_TERMS_MAX)
-			return ward_msg_set(m, WARD_E_INVAL, "a selector has at most %d terms", SELECT_TERMS_MAX);
-		if (n - (size_t)(eq - p) - 1 == 0 || n - (size_t)(eq - p) - 1 >= sizeof(out->t[0].value))
-			return ward_msg_set(m, WARD_E_INVAL, "selector term \"%.*s\": the value must have 1 to 128 characters",
-					    (int)(n > 60 ? 60 : n), p);
-		out->t[out->n].key = (enum sel_key)k;
-		memcpy(out->t[out->n].value, eq + 1, n - (size_t)(eq - p) - 1);
-		out->t[out->n].value[n - (size_t)(eq - p) - 1] = '\0';
-		for (const char *c = out->t[out->n].value; *c; c++)
-			if ((unsigned char)*c < 0x20 || *c == 0x7f)
-				return ward_msg_set(m, WARD_E_INVAL, "selector: control characters are not allowed");
-		out->n++;
-		p += n;
-	}
-	if (!out->all && out->n == 0)
-		return ward_msg_set(m, WARD_E_INVAL, "an empty selector: say which devices (e.g. model=M), or all");
-	if (out->all && out->n)
-		return ward_msg_set(m, WARD_E_INVAL, "\"all\" cannot be combined with other terms");
-	return WARD_OK;
-}
-
-/* Terms with the same key are alternatives; different keys must all hold. */
-static bool selector_match(const struct selector *s, const char *serial, const char *model, const char *batch,
-			   const char *tags)
-{
-	for (int key = SEL_MODEL; key <= SEL_SERIAL; key++) {
-		bool seen = false, ok = false;
-
-		for (size_t i = 0; i < s->n; i++) {
-			const char *v = s->t[i].value;
-			size_t n = strlen(v);
-
-			if ((int)s->t[i].key != key)
-				continue;
-			seen = true;
-			switch (s->t[i].key) {
-			case SEL_MODEL:
-				ok = ok || !strcmp(model, v);
-				break;
-			case SEL_BATCH:
-				ok = ok || !strcmp(batch, v);
-				break;
-			case SEL_SERIAL:
-				ok = ok || (v[n - 1] == '*' ? !strncmp(serial, v, n - 1) : !strcmp(serial, v));
-				break;
-			case SEL_TAG: {
-				const char *t = tags;
-
-				while (!ok && (t = strstr(t, v)) != NULL) {
-					ok = t > tags && t[-1] == ' ' && t[n] == ' ';
-					t += n;
-				}
-				break;
-			}
-			}
-		}
-		if (seen && !ok)
-			return false;
-	}
-	return s->all || s->n > 0;
-}
-
-ward_err srv_campaign_spec_parse(const json_t *body, struct srv_campaign_spec *out, struct ward_msg *m)
-{
-	const json_t *name = json_object_get(body, "name"), *image = json_object_get(body, "image");
-	const json_t *sel = json_object_get(body, "select"), *phases = json_object_get(body, "phases");
-	const json_t *mf = json_object_get(body, "max_failure"), *ra = json_object_get(body, "require_approval");
-	struct selector parsed;
-	const char *key;
-	const json_t *v;
-	long prev = 0;
-	ward_err e;
-
-	memset(out, 0, sizeof(*out));
-	if (!json_is_object(body))
-		return ward_msg_set(m, WARD_E_INVAL, "a campaign is a JSON object");
-	json_object_foreach((json_t *)body, key, v) {
-		if (strcmp(key, "name") && strcmp(key, "image") && strcmp(key, "select") && strcmp(key, "phases") &&
-		    strcmp(key, "max_failure") && strcmp(key, "require_approval"))
-			return ward_msg_set(m, WARD_E_INVAL, "unknown field \"%.40s\" in a campaign", key);
-	}
-	if (name && (!json_is_string(name) || json_string_length(name) >= sizeof(out->name)))
-		return ward_msg_set(m, WARD_E_INVAL, "name: a string of at most %zu bytes", sizeof(out->name) - 1);
-	if (!json_is_string(image) || json_string_length(image) == 0 ||
-	    json_string_length(image) >= sizeof(out->image))
-		return ward_msg_set(m, WARD_E_INVAL, "image: the image repository's target path (a string)");
-	if (!json_is_string(sel) || json_string_length(sel) > SRV_SELECT_MAX)
-		return ward_msg_set(m, WARD_E_INVAL, "select: a selector string such as \"model=M tag=T\"");
-	e = selector_parse(json_string_value(sel), &parsed, m);
-	if (e)
-		return e;
-	if (!json_is_array(phases) || json_array_size(phases) == 0 || json_array_size(phases) > SRV_PHASES_MAX)
-		return ward_msg_set(m, WARD_E_INVAL, "phases: an array of 1 to %d cumulative percentages ending at 100",
-				    SRV_PHASES_MAX);
-	for (size_t i = 0; i < json_array_size(phases); i++) {
-		const json_t *p = json_array_get(phases, i);
-		json_int_t x = json_is_integer(p) ? json_integer_value(p) : -1;
-
-		if (x <= prev || x > 100)
-			return ward_msg_set(m, WARD_E_INVAL,
-					    "phases: whole percentages from 1 to 100, strictly increasing (phase %zu)", i + 1);
-		out->phases[i] = (unsigned)x;
-		prev = (long)x;
-	}
-	out->nphases = json_array_size(phases);
-	if (prev != 100)
-		return ward_msg_set(m, WARD_E_INVAL, "phases: the last phase must be 100 (the whole selection)");
-	if (!json_is_number(mf))
-		return ward_msg_set(m, WARD_E_INVAL, "max_failure: a percentage from 0 to 100 (number)");
-	{
-		double f = json_number_value(mf) * 100.0, r = (double)(long)(f + 0.5); /* f >= 0: rounds */
-
-		if (!(f >= 0 && f <= 10000) || f - r > 1e-6 || r - f > 1e-6)
-			return ward_msg_set(m, WARD_E_INVAL,
-					    "max_failure: a percentage from 0 to 100 with at most two decimals");
-		out->max_failure = (unsigned)r;
-	}
-	if (ra && !json_is_boolean(ra))
-		return ward_msg_set(m, WARD_E_INVAL, "require_approval: true or false");
-	out->require_approval = json_is_true(ra);
-	memcpy(out->image, json_string_value(image), json_string_length(image) + 1);
-	memcpy(out->select, json_string_value(sel), json_string_length(sel) + 1);
-	if (name)
-		memcpy(out->name, json_string_value(name), json_string_length(name) + 1);
-	else
-		memcpy(out->name, out->image, strlen(out->image) + 1);
-	return WARD_OK;
-}
 
 /* ---- the campaign's row ------------------------------------------------ */
 
@@ -764,7 +521,7 @@ struct start_ctx {
 	int64_t now;
 	enum srv_campaign_action action;
 	struct camp c;
-	struct selector sel;
+	struct srv_selector sel;
 	struct member *v; /* selected devices */
 	size_t n, cap;
 	size_t busy;      /* of them, in another running or paused campaign */
@@ -782,7 +539,7 @@ static ward_err member_row(void *arg, const struct srv_row *r, struct ward_msg *
 
 	if (!serial || !r->val[1] || !r->val[2] || !r->val[3] || !r->val[4])
 		return ward_msg_set(m, WARD_E_PARSE, "a stored device row is incomplete");
-	if (!selector_match(&x->sel, serial, r->val[1], r->val[2], r->val[3]))
+	if (!srv_selector_match(&x->sel, serial, r->val[1], r->val[2], r->val[3]))
 		return WARD_OK;
 	if (x->n == x->cap) {
 		size_t cap = x->cap ? 2 * x->cap : 256;
@@ -853,7 +610,7 @@ static ward_err start_locked(struct srv_store *s, struct start_ctx *x, struct wa
 	ward_err e;
 
 	(void)serial_cmp;
-	e = selector_parse(c->select, &x->sel, m);
+	e = srv_selector_parse(c->select, &x->sel, m);
 	if (!e)
 		e = srv_store_exec(s, "SELECT serial, model, batch_id, tags, critical FROM devices WHERE status = $1",
 				   none, 1, member_row, x, NULL, m);
@@ -1048,7 +805,7 @@ static ward_err approve_tx(struct srv_store *s, void *arg, struct ward_msg *m)
 	if (!e && x->phase) {
 		if (!c->require_approval) {
 			e = ward_msg_set(m, WARD_E_DENIED, "campaign %s does not wait for approval between phases", c->id);
-		} else if ((size_t)c->phase_approved + 1 >= c->nphases && c->phase_approved > c->phase) {
+		} else if ((size_t)c->phase_approved + 1 >= c->nphases) {
 			e = ward_msg_set(m, WARD_E_DENIED, "campaign %s: every phase is already approved", c->id);
 		} else {
 			c->phase_approved = c->phase + 1;

@@ -70,7 +70,7 @@ struct srv_report {
 	time_t time;                            /* when received (stored); the device's own is not trusted */
 	char stage[32];                         /* downloading, installed, ... (srv_stage_check) */
 	char target[256];                       /* image repository target path */
-	char version[64];                       /* its version */
+	char version[65];                       /* its version (wardd allows 64 bytes) */
 	char reason[SRV_REPORT_REASON_MAX + 1]; /* why (failed, rolled-back), or "" */
 };
 
@@ -141,6 +141,22 @@ struct srv_campaign_spec {
  */
 ward_err srv_campaign_spec_parse(const json_t *body, struct srv_campaign_spec *out,
 				 struct ward_msg *m) WARD_MUST_USE;
+/* A selector: "model=M tag=T ..." (docs/campaigns.md). Terms with the same key are
+ * alternatives, different keys must all hold; serial=PREFIX* matches a prefix. */
+#define SRV_SELECT_TERMS 16 /* terms of a selector */
+enum srv_sel_key { SRV_SEL_MODEL, SRV_SEL_TAG, SRV_SEL_BATCH, SRV_SEL_SERIAL };
+struct srv_selector {
+	bool all;                      /* "all" */
+	size_t n;                      /* terms */
+	struct {
+		enum srv_sel_key key;
+		char value[129];       /* SRV_SEL_SERIAL may end with '*': a prefix */
+	} t[SRV_SELECT_TERMS];
+};
+ward_err srv_selector_parse(const char *text, struct srv_selector *out, struct ward_msg *m) WARD_MUST_USE;
+/* Does a device (tags as stored: " t1 t2 ") match? */
+bool srv_selector_match(const struct srv_selector *s, const char *serial, const char *model, const char *batch,
+			const char *tags);
 /* Parse "1,10,50,100" or "1%,10%,50%,100%" into a JSON array of integers (NULL + m on error). */
 json_t *srv_campaign_phases_parse(const char *text, struct ward_msg *m);
 /* Parse "5", "5%" or "0.5%" into hundredths of a percent. */

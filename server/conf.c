@@ -133,6 +133,8 @@ static int on_kv(void *user, const char *section, const char *name, const char *
 		ok = set_duration(&c->renew_before, value);
 	else if (IS("devices", "checkin_interval"))
 		ok = set_unsigned(&c->checkin_interval, value, 86400) && c->checkin_interval >= 5;
+	else if (IS("web", "root"))
+		ok = set_path(c, c->web_root, value);
 	else {
 		x->e = ward_msg_set(x->m, WARD_E_PARSE, "unknown key [%s] %s", section, name);
 		return 0;

@@ -25,6 +25,9 @@
  *   cert_lifetime = 30d            ; device certificate validity
  *   renew_before = 10d             ; devices renew when less than this is left
  *   checkin_interval = 300         ; seconds between check-ins (the server adds +-10% jitter)
+ *
+ *   [web]
+ *   root = /usr/share/ward/web     ; the dashboard's static files (default: see server/web.c)
  */
 #ifndef WARD_SRV_CONF_H
 #define WARD_SRV_CONF_H
@@ -53,6 +56,7 @@ struct srv_conf {
 	uint64_t cert_lifetime;        /* seconds */
 	uint64_t renew_before;         /* seconds */
 	unsigned checkin_interval;     /* seconds */
+	char web_root[SRV_PATH_MAX];   /* [web] root; "" = the default search (server/web.c) */
 };
 
 ward_err srv_conf_load(const char *path, struct srv_conf *c, struct ward_msg *m) WARD_MUST_USE;

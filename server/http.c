@@ -33,9 +33,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <time.h>
 
+#include "campaign.h"
+#include "crl.h"
 #include "srv.h"
 
 void srv_reply(struct evhttp_request *req, int code, const char *reason, const char *ctype,
@@ -187,6 +190,32 @@ static void reg_drop(struct registry *r, struct conn *c)
 	r->used--;
 }
 
+/*
+ * Once a second: the campaign engine; once a minute: re-publish the CRL when
+ * it is older than SRV_CRL_REFRESH, so its nextUpdate never passes while a
+ * server runs. A failure is logged and retried at the next tick.
+ */
+static void campaign_cb(evutil_socket_t fd, short what, void *arg)
+{
+	static time_t crl_checked;
+	struct srv *s = arg;
+	struct ward_msg m = {{0}};
+	time_t now = time(NULL);
+	struct stat st;
+
+	(void)fd;
+	(void)what;
+	if (srv_campaign_step_all(s->store, now, &m))
+		fprintf(stderr, "ward-server: campaign engine: %s\n", m.text);
+	if (now - crl_checked < 60)
+		return;
+	crl_checked = now;
+	if (stat(s->conf.crl, &st) == 0 && now - st.st_mtime < SRV_CRL_REFRESH)
+		return;
+	if (srv_crl_publish(&s->conf, s->store, s->issuing, s->issuing_key, now, &m))
+		fprintf(stderr, "ward-server: re-publishing the CRL: %s\n", m.text);
+}
+
 static void sweep_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct registry *r = arg;
@@ -283,7 +312,6 @@ static const struct route routes[] = {
 	{"/api/v1/device/checkin", EVHTTP_REQ_POST, srv_api_checkin},
 	{"/api/v1/device/self", EVHTTP_REQ_GET, srv_api_self},
 	{"/api/v1/login", EVHTTP_REQ_POST, srv_ops_login},     /* server/ops_api.c */
-	{"/api/v1/devices", EVHTTP_REQ_GET, srv_ops_devices},
 };
 
 /* Routes by path prefix; the handler gets the path as requested. */
@@ -297,17 +325,13 @@ static const struct prefix_route prefix_routes[] = {
 	{"/repo/", srv_repo_get},
 };
 
-/* Prefix routes that take POST only: the operator API's actions on one device. */
-static const struct prefix_route post_prefix_routes[] = {
-	{"/api/v1/devices/", srv_ops_device_post}, /* server/ops_api.c */
-};
-
 /* Routes whose handler takes any method and checks it (srv_not_allowed). A
  * route matches its path exactly, or any path below it ("PATH/..."). */
 static const struct prefix_route api_routes[] = {
 	{"/api/v1/device/report", srv_api_report},  /* server/api.c */
 	{"/api/v1/campaigns", srv_campaign_api},    /* server/campaign_api.c */
-	{"/api/v1/audit", srv_ops_api},             /* server/ops_api.c */
+	{"/api/v1/devices", srv_ops_api},           /* server/ops_api.c */
+	{"/api/v1/audit", srv_ops_api},
 	{"/api/v1/fleet", srv_ops_api},
 	{"/api/v1/models", srv_ops_api},
 	{"/api/v1/operators", srv_ops_api},
@@ -378,16 +402,6 @@ static void dispatch(struct evhttp_request *req, void *arg)
 		}
 		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
 	}
-	for (size_t i = 0; !known && i < sizeof(post_prefix_routes) / sizeof(post_prefix_routes[0]); i++) {
-		if (strncmp(path, post_prefix_routes[i].prefix, strlen(post_prefix_routes[i].prefix)))
-			continue;
-		known = true;
-		if (method == EVHTTP_REQ_POST) {
-			post_prefix_routes[i].fn(req, w->s, path);
-			return;
-		}
-		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "POST");
-	}
 	for (size_t i = 0; !known && i < sizeof(api_routes) / sizeof(api_routes[0]); i++) {
 		size_t n = strlen(api_routes[i].prefix);
 
@@ -442,6 +456,7 @@ int srv_worker_run(struct srv *s, int fd)
 	struct evhttp *http = base ? evhttp_new(base) : NULL;
 	struct evhttp_bound_socket *bound;
 	struct worker w;
+	struct event *campaign_timer = NULL;
 	int rc = 1;
 
 	memset(&w, 0, sizeof(w));
@@ -489,8 +504,21 @@ int srv_worker_run(struct srv *s, int fd)
 
 		evtimer_add(w.reg.sweep, &tenth);
 	}
+	/* every second: the campaign engine (server/campaign.c), in every worker of
+	 * every server; each step is one transaction and idempotent */
+	campaign_timer = event_new(base, -1, EV_PERSIST, campaign_cb, s);
+	if (campaign_timer) {
+		struct timeval one = {1, 0};
+
+		evtimer_add(campaign_timer, &one);
+	} else {
+		fprintf(stderr, "ward-server: cannot start the campaign engine's timer\n");
+		goto out;
+	}
 	rc = event_base_dispatch(base) < 0;
 out:
+	if (campaign_timer)
+		event_free(campaign_timer);
 	if (s->flush) {
 		srv_checkin_flush(s);
 		event_free(s->flush);

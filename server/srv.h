@@ -92,8 +92,6 @@ void srv_director_get(struct evhttp_request *req, struct srv *s, const char *pat
 void srv_repo_get(struct evhttp_request *req, struct srv *s, const char *path);
 /* server/ops_api.c: the operator API (bearer tokens). */
 void srv_ops_login(struct evhttp_request *req, struct srv *s);
-void srv_ops_devices(struct evhttp_request *req, struct srv *s);
-void srv_ops_device_post(struct evhttp_request *req, struct srv *s, const char *path);
 
 /*
  * API routes that take several methods: the handler gets every request whose

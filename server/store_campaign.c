@@ -175,86 +175,7 @@ ward_err srv_labels_set(struct srv_store *s, const char *serial, const struct sr
 	return e;
 }
 
-/* ---- stage reports ----------------------------------------------------- */
-
-static const char *const stages[] = {
-	"downloading", "installed", "awaiting-local-approval", "booted", "healthy", "rolled-back", "failed",
-};
-
-bool srv_stage_valid(const char *stage)
-{
-	for (size_t i = 0; stage && i < NPARAM(stages); i++)
-		if (!strcmp(stage, stages[i]))
-			return true;
-	return false;
-}
-
-/* Copy a JSON string member into dst (size bytes, NUL included); "" when absent and optional. */
-static ward_err str_field(const json_t *o, const char *key, bool required, char *dst, size_t size, size_t i,
-			  struct ward_msg *m)
-{
-	const json_t *v = json_object_get(o, key);
-
-	dst[0] = '\0';
-	if (!v && !required)
-		return WARD_OK;
-	if (!json_is_string(v) || json_string_length(v) >= size)
-		return ward_msg_set(m, WARD_E_INVAL, "report %zu: \"%s\" must be a string of at most %zu bytes", i + 1,
-				    key, size - 1);
-	if (strlen(json_string_value(v)) != json_string_length(v))
-		return ward_msg_set(m, WARD_E_INVAL, "report %zu: \"%s\" holds a NUL", i + 1, key);
-	memcpy(dst, json_string_value(v), json_string_length(v) + 1);
-	return WARD_OK;
-}
-
-ward_err srv_reports_parse(const json_t *body, struct srv_report *r, size_t *n, struct ward_msg *m)
-{
-	const json_t *arr = json_is_object(body) ? json_object_get(body, "reports") : NULL;
-	const char *key;
-	const json_t *v;
-
-	*n = 0;
-	if (!json_is_array(arr) || json_object_size(body) != 1)
-		return ward_msg_set(m, WARD_E_INVAL, "a report request is {\"reports\": [...]}");
-	if (json_array_size(arr) > SRV_REPORTS_MAX)
-		return ward_msg_set(m, WARD_E_INVAL, "at most %d reports per request", SRV_REPORTS_MAX);
-	for (size_t i = 0; i < json_array_size(arr); i++) {
-		const json_t *o = json_array_get(arr, i), *seq = json_object_get(o, "seq");
-		const json_t *t = json_object_get(o, "time");
-		ward_err e;
-
-		if (!json_is_object(o))
-			return ward_msg_set(m, WARD_E_INVAL, "report %zu is not an object", i + 1);
-		json_object_foreach((json_t *)o, key, v) {
-			if (strcmp(key, "seq") && strcmp(key, "stage") && strcmp(key, "target") && strcmp(key, "version") &&
-			    strcmp(key, "reason") && strcmp(key, "time"))
-				return ward_msg_set(m, WARD_E_INVAL, "report %zu: unknown field \"%.40s\"", i + 1, key);
-		}
-		memset(&r[i], 0, sizeof(r[i]));
-		if (!json_is_integer(seq) || json_integer_value(seq) < 1)
-			return ward_msg_set(m, WARD_E_INVAL, "report %zu: \"seq\" must be an integer from 1", i + 1);
-		if (t && !json_is_integer(t))
-			return ward_msg_set(m, WARD_E_INVAL, "report %zu: \"time\" must be an integer", i + 1);
-		r[i].seq = (int64_t)json_integer_value(seq);
-		if (i && r[i].seq <= r[i - 1].seq)
-			return ward_msg_set(m, WARD_E_INVAL, "reports must come in increasing seq order");
-		e = str_field(o, "stage", true, r[i].stage, sizeof(r[i].stage), i, m);
-		if (!e && !srv_stage_valid(r[i].stage))
-			e = ward_msg_set(m, WARD_E_INVAL, "report %zu: unknown stage \"%.40s\"", i + 1, r[i].stage);
-		if (!e)
-			e = str_field(o, "target", true, r[i].target, sizeof(r[i].target), i, m);
-		if (!e && !r[i].target[0])
-			e = ward_msg_set(m, WARD_E_INVAL, "report %zu: \"target\" is empty", i + 1);
-		if (!e)
-			e = str_field(o, "version", false, r[i].version, sizeof(r[i].version), i, m);
-		if (!e)
-			e = str_field(o, "reason", false, r[i].reason, sizeof(r[i].reason), i, m);
-		if (e)
-			return e;
-		*n = i + 1;
-	}
-	return WARD_OK;
-}
+/* ---- stage reports (parsing: server/campaign_parse.c) ---- */
 
 struct report_ctx {
 	const char *serial;
@@ -536,7 +457,8 @@ ward_err srv_fleet_list(struct srv_store *s, const struct srv_fleet_filter *f, s
 	if (!c.v)
 		return ward_msg_set(m, WARD_E_NOMEM, "out of memory");
 	{
-		/* every filter is always bound; an absent one is a NULL that matches everything */
+		/* every filter is always bound; an absent one is a NULL that matches everything
+		 * (typed by the CAST: PostgreSQL cannot infer the type of a bare NULL parameter) */
 		const struct srv_param p[] = {f->model ? SRV_TEXT(f->model) : SRV_NULL,
 					      f->tag ? SRV_TEXT(tag) : SRV_NULL,
 					      f->status ? SRV_TEXT(f->status) : SRV_NULL,
@@ -546,9 +468,11 @@ ward_err srv_fleet_list(struct srv_store *s, const struct srv_fleet_filter *f, s
 
 		e = srv_store_exec(s,
 				   "SELECT " FLEET_COLS FLEET_FROM
-				   "WHERE ($1 IS NULL OR d.model = $1) AND ($2 IS NULL OR d.tags LIKE $2) "
-				   "AND ($3 IS NULL OR d.status = $3) AND ($4 IS NULL OR d.serial LIKE $4) "
-				   "AND ($5 IS NULL OR d.serial > $5) ORDER BY d.serial LIMIT $6",
+				   "WHERE (CAST($1 AS TEXT) IS NULL OR d.model = $1) "
+				   "AND (CAST($2 AS TEXT) IS NULL OR d.tags LIKE $2) "
+				   "AND (CAST($3 AS TEXT) IS NULL OR d.status = $3) "
+				   "AND (CAST($4 AS TEXT) IS NULL OR d.serial LIKE $4) "
+				   "AND (CAST($5 AS TEXT) IS NULL OR d.serial > $5) ORDER BY d.serial LIMIT $6",
 				   p, NPARAM(p), fleet_row, &c, NULL, m);
 	}
 	if (e || c.n == 0) {

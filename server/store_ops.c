@@ -610,6 +610,7 @@ ward_err srv_op_token_check(struct srv_store *s, const char *token, time_t now,
 		e = ward_msg_set(m, WARD_E_DENIED, "the token of %s has expired", c.op.name);
 		goto out;
 	}
+	c.op.token_expires = (time_t)c.expires;
 	allowed = true; /* the one line that says yes */
 out:
 	if (allowed)

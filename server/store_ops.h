@@ -44,6 +44,7 @@ struct srv_operator {
 	char name[SRV_OP_NAME_MAX + 1];  /* account name */
 	enum srv_op_role role;           /* what it may do */
 	time_t created;                  /* when it was added */
+	time_t token_expires;            /* srv_op_token_check: when the presented token expires (else 0) */
 };
 
 /* "admin", "release-manager", "operator", "auditor"; NULL for anything else. */
@@ -103,5 +104,35 @@ ward_err srv_op_login(struct srv_store *s, const char *name, const char *passwor
  */
 ward_err srv_op_token_check(struct srv_store *s, const char *token, time_t now,
 			    struct srv_operator *out, struct ward_msg *m) WARD_MUST_USE;
+
+/* ---- read-only listings (server/store_audit.c) ---- */
+#define SRV_AUDIT_PAGE_MAX 1000 /* audit records in one page */
+#define SRV_MODELS_MAX 1000     /* models srv_models_enrolled lists */
+
+struct json_t;
+
+/* One page of the audit log. */
+struct srv_audit_query {
+	int64_t after;       /* oldest first: records with seq > after; newest first: seq < after (0 = from the end) */
+	const char *subject; /* only records with this subject, or NULL for all */
+	size_t limit;        /* 1..SRV_AUDIT_PAGE_MAX records */
+	bool newest_first;   /* order */
+};
+
+/*
+ * The records q selects as a JSON array of {"seq", "time", "event",
+ * "subject", "detail"} (detail: the stored object, or null) into *records
+ * (caller decrefs); *next is the seq to continue from (after) when more
+ * records follow, else 0. One read transaction. The subject filter is an
+ * equality on an unindexed column: a full scan of the log (bounded by limit
+ * only once enough rows match).
+ */
+ward_err srv_audit_page(struct srv_store *s, const struct srv_audit_query *q, struct json_t **records,
+			int64_t *next, struct ward_msg *m) WARD_MUST_USE;
+
+/* The distinct models of the registry's devices, sorted, at most max (1..SRV_MODELS_MAX), as a
+ * JSON array of strings (caller decrefs); *more when the registry holds more. */
+ward_err srv_models_enrolled(struct srv_store *s, size_t max, struct json_t **names, bool *more,
+			     struct ward_msg *m) WARD_MUST_USE;
 
 #endif

@@ -60,6 +60,7 @@ struct ward_net_req {
 	size_t body_len;          /* its length */
 	const char *user;         /* HTTP Basic user name (no ':'), or NULL for no credentials */
 	const char *password;     /* HTTP Basic password (secret): https:// only */
+	const char *bearer;       /* or NULL: "Authorization: Bearer TOKEN" (secret): https:// only */
 	uint64_t max;             /* response body cap in bytes; more fails with WARD_E_TOOBIG */
 	ward_sink_fn sink;        /* receives the response body; NULL discards it */
 	void *sink_ctx;           /* passed to sink */

@@ -243,6 +243,35 @@ ward_err ward_tuf_fetch_target(struct ward_tuf_client *c, const struct ward_tuf_
 			       ward_sink_fn sink, void *sink_ctx, struct ward_msg *m) WARD_MUST_USE;
 
 /*
+ * Resume a target download that an earlier call left unfinished. The caller
+ * holds the first `have` bytes of t (say, in the slot it was writing) and
+ * reads them back through `read`; they are hashed again, so the hashes
+ * checked at the end cover the whole target whatever the caller held. The
+ * rest is fetched from byte `have` on (the fetcher's offset: HTTP Range),
+ * never more than the signed length minus `have`. When the fetcher cannot
+ * resume (WARD_E_UNSUPPORTED: a server that ignores Range), `rewind` is
+ * called and the whole target is fetched from byte 0 (without `rewind`,
+ * that is a failure). Either way the sink receives the bytes in order from
+ * `from` on. have == 0 is ward_tuf_fetch_target().
+ *
+ *	struct ward_tuf_resume r = {.have = done, .read = read_slot, .rewind = back_to_0, .ctx = &w};
+ *	e = ward_tuf_fetch_target_resume(c, t, &r, write_slot, &w, &m);
+ *	... r.from: where the fetched bytes began; r.fetched: how many arrived ...
+ */
+struct ward_tuf_resume {
+	uint64_t have;   /* in: bytes of the target the caller holds (<= its length) */
+	ward_err (*read)(void *ctx, uint64_t at, void *buf, size_t n); /* in: read n held bytes at `at` */
+	ward_err (*rewind)(void *ctx); /* in, optional: the sink's next bytes are from byte 0 */
+	void *ctx;       /* in: for read and rewind */
+	uint64_t from;   /* out: the offset of the first fetched byte (have, or 0 after a rewind) */
+	uint64_t fetched; /* out: bytes the fetcher delivered (also on failure) */
+	bool restarted;  /* out: the fetcher could not resume and the target was fetched from 0 */
+};
+ward_err ward_tuf_fetch_target_resume(struct ward_tuf_client *c, const struct ward_tuf_target *t,
+				      struct ward_tuf_resume *r, ward_sink_fn sink, void *sink_ctx,
+				      struct ward_msg *m) WARD_MUST_USE;
+
+/*
  * Download a target into dir under its URL-encoded path, atomically; when a
  * file with matching length and hashes is already there, nothing is fetched.
  * *out_path (optional) receives the final path; caller frees it.

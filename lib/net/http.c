@@ -419,6 +419,7 @@ struct req_head {
 	size_t body_len;
 	const char *user; /* or NULL */
 	const char *password;
+	const char *bearer; /* or NULL: "Authorization: Bearer <bearer>" (a secret) */
 };
 
 /* The request line and headers into head (initialised here as a secret buffer). */
@@ -446,6 +447,11 @@ static ward_err build_head(const struct url *u, const struct req_head *h, struct
 	if (h->user != NULL &&
 	    (e = basic_auth(h->user, h->password ? h->password : "", head, m)) != WARD_OK)
 		return e;
+	if (h->bearer != NULL && (!is_field_value(h->bearer, NET_CRED_MAX) || h->user != NULL))
+		return ward_msg_set(m, WARD_E_INVAL, "bearer token: malformed, or given with a user name");
+	if (h->bearer != NULL &&
+	    (e = ward_buf_printf(head, "Authorization: Bearer %s\r\n", h->bearer)) != WARD_OK)
+		return ward_msg_set(m, e, "request head longer than %d bytes", NET_HEAD_MAX);
 	if ((e = ward_buf_append(head, "\r\n", 2)) != WARD_OK)
 		return ward_msg_set(m, e, "request head longer than %d bytes", NET_HEAD_MAX);
 	return WARD_OK;
@@ -1046,7 +1052,7 @@ ward_err ward_net_request(struct ward_net *n, const struct ward_net_req *r,
 		e = ward_msg_set(m, WARD_E_INVAL, "%s: malformed HTTP method", r->url);
 		goto out;
 	}
-	if (r->user && !u.tls) {
+	if ((r->user || r->bearer) && !u.tls) {
 		e = ward_msg_set(m, WARD_E_INVAL,
 		                 "%s: refusing to send credentials without TLS; use https://",
 		                 r->url);
@@ -1067,6 +1073,7 @@ ward_err ward_net_request(struct ward_net *n, const struct ward_net_req *r,
 	h.body_len = r->body_len;
 	h.user = r->user;
 	h.password = r->password;
+	h.bearer = r->bearer;
 	if ((e = build_head(&u, &h, &head, m)) != WARD_OK)
 		goto out;
 	xfer_init(n, &x, r->url);

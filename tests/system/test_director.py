@@ -244,3 +244,35 @@ def test_director_root_key_is_not_the_online_key(world):
     assign = [r for r in w.fleet.audit() if r["event"] == "assign"]
     assert assign and assign[-1]["detail"]["by"].startswith("cli:") and \
         assign[-1]["detail"]["director_version"] == 2
+
+
+def test_daemon_checks_in_at_the_servers_interval(world):
+    """The server asks for a check-in every 5 s: the resident wardd must not sleep its
+    one-minute maintenance tick in between, so an assignment made after it started is
+    installed at the next check-in, seconds later."""
+    import time
+    w = world
+    w.server.stop()
+    w.fleet.set_conf("devices", "checkin_interval", 5)
+    w.server = w.fleet.start(workers=1, name="fast")
+    w.dev.write_conf(**{
+        "server.url": w.server.url,
+        "server.ca": w.fleet.root,
+        "server.cert": w.ident.cert_path,
+        "server.key": w.ident.key_path,
+        "server.director_root": w.fleet.dir / "ca" / "director-root.json",
+    })
+    d = w.dev.popen()
+    try:
+        time.sleep(2)  # started, settled, first check-in done: nothing assigned yet
+        assert w.dev.slot_state("B") != "trial"
+        w.assign(w.v2)
+        t0 = time.monotonic()
+        while time.monotonic() < t0 + 30 and w.dev.slot_state("B") != "trial":
+            time.sleep(0.2)
+        took = time.monotonic() - t0
+        assert w.dev.slot_state("B") == "trial", "not installed within 30 s"
+        assert took < 15, f"installed only after {took:.1f} s: the daemon slept past its check-in"
+    finally:
+        d.terminate()
+        d.communicate(timeout=30)

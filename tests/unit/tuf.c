@@ -9,6 +9,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -37,6 +38,9 @@ struct repo {
 	char log[4096];     /* space-separated request names */
 	int fetches;        /* fetches so far */
 	int fail_at;        /* fail this fetch (1-based), 0 = never */
+	bool ignore_range;  /* answer a fetch with an offset like a server that ignores Range */
+	size_t cut_after;   /* > 0: deliver at most this many bytes, then fail like a dropped connection */
+	uint64_t last_offset; /* offset of the last fetch */
 	struct ward_key *root[3], *ts, *sn, *tg, *deleg[8];
 	char dir[256];      /* trusted metadata directory */
 	char tdir[512];     /* target directory */
@@ -87,11 +91,21 @@ static ward_err mem_fetch(void *ctx, const char *url, uint64_t offset, uint64_t 
 	strncat(r->log, " ", sizeof(r->log) - strlen(r->log) - 1);
 	if (r->fail_at && r->fetches == r->fail_at)
 		return ward_msg_set(m, WARD_E_NET, "injected failure");
+	r->last_offset = offset;
 	f = find_file(r, name);
 	if (!f)
 		return ward_msg_set(m, WARD_E_NOTFOUND, "%s: not found", url);
+	if (offset > 0 && r->ignore_range)
+		return ward_msg_set(m, WARD_E_UNSUPPORTED, "%s: server ignored the range request", url);
+	if (offset > f->b.len)
+		return ward_msg_set(m, WARD_E_NET, "%s: HTTP 416", url);
 	if (f->b.len - offset > max)
 		return WARD_E_TOOBIG;
+	if (r->cut_after && f->b.len - offset > r->cut_after) {
+		ward_err e = sink(sink_ctx, f->b.p + offset, r->cut_after);
+
+		return e ? e : ward_msg_set(m, WARD_E_NET, "%s: connection closed", url);
+	}
 	return sink(sink_ctx, f->b.p + offset, f->b.len - offset);
 }
 
@@ -615,6 +629,128 @@ static void test_target_too_long_and_wrong(void **state)
 	ward_tuf_free(c);
 }
 
+/* A target held in memory as a slot holds it: bytes at positions, read back for a resume. */
+struct held {
+	char data[64];
+	uint64_t pos;   /* where the next byte goes */
+	int rewinds;
+};
+
+static ward_err held_sink(void *ctx, const void *data, size_t n)
+{
+	struct held *h = ctx;
+
+	if (h->pos + n > sizeof(h->data))
+		return WARD_E_IO;
+	memcpy(h->data + h->pos, data, n);
+	h->pos += n;
+	return WARD_OK;
+}
+
+static ward_err held_read(void *ctx, uint64_t at, void *buf, size_t n)
+{
+	struct held *h = ctx;
+
+	if (at + n > sizeof(h->data))
+		return WARD_E_IO;
+	memcpy(buf, h->data + at, n);
+	return WARD_OK;
+}
+
+static ward_err held_rewind(void *ctx)
+{
+	struct held *h = ctx;
+
+	h->pos = 0;
+	h->rewinds++;
+	return WARD_OK;
+}
+
+/* An interrupted download goes on from where it stopped (the prefix hashed again from what
+ * the caller holds); a server that ignores Range gets the whole target asked again; a prefix
+ * that is not the target's, or a resume past its end, fails. */
+static void test_resume(void **state)
+{
+	struct repo *r = *state;
+	struct ward_tuf_client *c = NULL;
+	const struct ward_tuf_target *t;
+	struct ward_msg m = {{0}};
+	struct held h;
+	struct ward_tuf_resume rs;
+
+	basic_repo(r);
+	client_init(r);
+	assert_int_equal(client_refresh(r, &c, &m), WARD_OK);
+	assert_int_equal(ward_tuf_find_target(c, "fw/app.bin", &t, &m), WARD_OK);
+	/* the connection drops after 4 bytes */
+	memset(&h, 0, sizeof(h));
+	memset(&rs, 0, sizeof(rs));
+	r->cut_after = 4;
+	assert_int_equal(ward_tuf_fetch_target_resume(c, t, &rs, held_sink, &h, &m), WARD_E_NET);
+	assert_int_equal(rs.fetched, 4);
+	assert_int_equal(rs.from, 0);
+	assert_int_equal(h.pos, 4);
+	assert_memory_equal(h.data, "firm", 4);
+	/* resumed at byte 4: only the rest is fetched */
+	r->cut_after = 0;
+	rs = (struct ward_tuf_resume){.have = 4, .read = held_read, .rewind = held_rewind, .ctx = &h};
+	assert_int_equal(ward_tuf_fetch_target_resume(c, t, &rs, held_sink, &h, &m), WARD_OK);
+	assert_int_equal(r->last_offset, 4);
+	assert_int_equal(rs.from, 4);
+	assert_int_equal(rs.fetched, 6);
+	assert_false(rs.restarted);
+	assert_int_equal(h.pos, 10);
+	assert_memory_equal(h.data, "firmware-1", 10);
+	/* the whole target held already: nothing is fetched, the hashes still checked */
+	r->fetches = 0;
+	rs = (struct ward_tuf_resume){.have = 10, .read = held_read, .ctx = &h};
+	assert_int_equal(ward_tuf_fetch_target_resume(c, t, &rs, held_sink, &h, &m), WARD_OK);
+	assert_int_equal(r->fetches, 0);
+	assert_int_equal(rs.fetched, 0);
+	/* a held prefix that is not the target's: the hashes over the whole say so */
+	memcpy(h.data, "FIRM", 4);
+	h.pos = 4;
+	rs = (struct ward_tuf_resume){.have = 4, .read = held_read, .ctx = &h};
+	assert_int_equal(ward_tuf_fetch_target_resume(c, t, &rs, held_sink, &h, &m), WARD_E_VERIFY);
+	assert_non_null(strstr(m.text, "sha256"));
+	/* a server that ignores Range: start over from 0, once, bounded as ever */
+	h.pos = 4;
+	h.rewinds = 0;
+	r->ignore_range = true;
+	rs = (struct ward_tuf_resume){.have = 4, .read = held_read, .rewind = held_rewind, .ctx = &h};
+	assert_int_equal(ward_tuf_fetch_target_resume(c, t, &rs, held_sink, &h, &m), WARD_OK);
+	assert_true(rs.restarted);
+	assert_int_equal(h.rewinds, 1);
+	assert_int_equal(rs.from, 0);
+	assert_int_equal(rs.fetched, 10);
+	assert_memory_equal(h.data, "firmware-1", 10);
+	/* ... and without a way to start over, that is a failure */
+	h.pos = 4;
+	rs = (struct ward_tuf_resume){.have = 4, .read = held_read, .ctx = &h};
+	assert_int_equal(ward_tuf_fetch_target_resume(c, t, &rs, held_sink, &h, &m), WARD_E_UNSUPPORTED);
+	r->ignore_range = false;
+	/* more than the signed length, counted from the resume point */
+	{
+		struct file *f = NULL;
+
+		for (size_t i = 0; i < r->nfiles; i++)
+			if (!strncmp(r->files[i].name, "t/fw/", 5))
+				f = &r->files[i];
+		assert_non_null(f);
+		put_bytes(r, f->name, "firmware-1-and-more", 19);
+		h.pos = 4;
+		rs = (struct ward_tuf_resume){.have = 4, .read = held_read, .ctx = &h};
+		assert_int_equal(ward_tuf_fetch_target_resume(c, t, &rs, held_sink, &h, &m), WARD_E_TOOBIG);
+		put_bytes(r, f->name, "firmware-1", 10);
+	}
+	/* a resume point past the end, or no way to read the prefix back: refused */
+	rs = (struct ward_tuf_resume){.have = 11, .read = held_read, .ctx = &h};
+	assert_int_equal(ward_tuf_fetch_target_resume(c, t, &rs, held_sink, &h, &m), WARD_E_INVAL);
+	rs = (struct ward_tuf_resume){.have = 4};
+	assert_int_equal(ward_tuf_fetch_target_resume(c, t, &rs, held_sink, &h, &m), WARD_E_INVAL);
+	ward_tuf_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -626,6 +762,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_delegation_terminating, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fault_injection, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_target_too_long_and_wrong, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resume, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("tuf", tests, NULL, NULL);
 }
