@@ -136,7 +136,60 @@ void srv_checkin_flush(struct srv *s)
 		free(s->pending[i].facts);
 		s->pending[i].facts = NULL;
 	}
-	event_del(s->flush);
+	if (!s->nrpending)
+		event_del(s->flush);
+}
+
+static void report_answer(struct srv_rpending *q, const struct srv_report_batch *b)
+{
+	json_t *o;
+	char *text;
+
+	if (b->result == WARD_E_DENIED || b->result == WARD_E_NOTFOUND) {
+		srv_error(q->req, 403, "Forbidden", "device %s may not report (%s)", q->serial, ward_err_name(b->result));
+		return;
+	}
+	if (b->result == WARD_E_INVAL || b->result == WARD_E_TOOBIG) {
+		srv_error(q->req, 400, "Bad Request", "report body refused");
+		return;
+	}
+	if (b->result) {
+		srv_error(q->req, 503, "Service Unavailable", "registry unavailable; retry");
+		return;
+	}
+	o = json_pack("{s:I,s:I}", "accepted", (json_int_t)b->accepted, "last_seq", (json_int_t)b->last_seq);
+	text = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(o);
+	if (text)
+		srv_reply(q->req, 200, "OK", "application/json", text, strlen(text));
+	else
+		srv_error(q->req, 500, "Internal Server Error", "cannot encode the reply");
+	free(text);
+}
+
+void srv_report_flush(struct srv *s)
+{
+	struct srv_report_batch b[SRV_BATCH_MAX];
+	struct ward_msg m = {{0}};
+	size_t n = s->nrpending;
+
+	if (n == 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		const struct srv_rpending *q = &s->rpending[i];
+
+		b[i] = (struct srv_report_batch){q->serial, q->r, q->n, q->now, WARD_OK, 0, 0};
+	}
+	if (srv_reports_add_many(s->store, b, n, &m) != WARD_OK)
+		fprintf(stderr, "ward-server: writing the reports of %zu devices: %s\n", n, m.text);
+	s->nrpending = 0; /* before answering: nothing below adds to the queue */
+	for (size_t i = 0; i < n; i++) {
+		report_answer(&s->rpending[i], &b[i]);
+		free(s->rpending[i].r);
+		s->rpending[i].r = NULL;
+	}
+	if (!s->npending)
+		event_del(s->flush);
 }
 
 void srv_api_checkin(struct evhttp_request *req, struct srv *s)
@@ -247,10 +300,8 @@ void srv_api_report(struct evhttp_request *req, struct srv *s, const char *path)
 	struct srv_report *r = NULL;
 	struct ward_buf body;
 	struct ward_msg m = {{0}};
-	json_t *j = NULL, *o;
-	size_t n = 0, accepted = 0;
-	int64_t last = 0;
-	char *text;
+	json_t *j = NULL;
+	size_t n = 0;
 	ward_err e;
 
 	if (strcmp(path, "/api/v1/device/report")) {
@@ -279,28 +330,25 @@ void srv_api_report(struct evhttp_request *req, struct srv *s, const char *path)
 			  "report body: %s", m.text);
 		goto out;
 	}
-	e = srv_reports_add(s->store, dev.serial, r, n, time(NULL), &accepted, &last, &m);
-	if (e == WARD_E_DENIED || e == WARD_E_NOTFOUND) {
-		srv_error(req, 403, "Forbidden", "%s", m.text);
-		goto out;
+	{
+		/* queue it: written with the others that arrived together, then answered */
+		struct srv_rpending *q;
+
+		if (s->nrpending == SRV_BATCH_MAX)
+			srv_report_flush(s);
+		q = &s->rpending[s->nrpending++];
+		q->req = req;
+		snprintf(q->serial, sizeof(q->serial), "%s", dev.serial);
+		q->r = r;
+		q->n = n;
+		q->now = time(NULL);
+		r = NULL;
+		if (s->nrpending == 1) {
+			struct timeval zero = {0, 0};
+
+			event_add(s->flush, &zero); /* the next turn of the loop */
+		}
 	}
-	if (e == WARD_E_INVAL || e == WARD_E_TOOBIG) {
-		srv_error(req, 400, "Bad Request", "report body: %s", m.text);
-		goto out;
-	}
-	if (e) {
-		fprintf(stderr, "ward-server: reports of %s: %s\n", dev.serial, m.text);
-		srv_error(req, 503, "Service Unavailable", "registry unavailable; retry");
-		goto out;
-	}
-	o = json_pack("{s:I,s:I}", "accepted", (json_int_t)accepted, "last_seq", (json_int_t)last);
-	text = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-	json_decref(o);
-	if (text)
-		srv_reply(req, 200, "OK", "application/json", text, strlen(text));
-	else
-		srv_error(req, 500, "Internal Server Error", "cannot encode the reply");
-	free(text);
 out:
 	free(r);
 	json_decref(j);

@@ -87,6 +87,21 @@ bool srv_stage_valid(const char *stage);
  */
 ward_err srv_reports_add(struct srv_store *s, const char *serial, const struct srv_report *r, size_t n,
 			 time_t now, size_t *accepted, int64_t *last_seq, struct ward_msg *m) WARD_MUST_USE;
+/* One device's reports in a batch (srv_reports_add_many). */
+struct srv_report_batch {
+	const char *serial;         /* the device */
+	const struct srv_report *r; /* its reports, in seq order */
+	size_t n;                   /* how many (<= SRV_REPORTS_MAX) */
+	time_t now;                 /* when they arrived */
+	ward_err result;            /* out: what srv_reports_add would return for this device */
+	size_t accepted;            /* out: reports stored */
+	int64_t last_seq;           /* out: the device's last seq afterwards */
+};
+/* Several devices' reports in ONE write transaction (a worker's write-behind batch: one
+ * commit, one fsync, instead of n). Each gets its own result; the call fails as a whole
+ * (every result set to that error) only when the database does. */
+ward_err srv_reports_add_many(struct srv_store *s, struct srv_report_batch *b, size_t n,
+			      struct ward_msg *m) WARD_MUST_USE;
 /* A report request's body ({"reports": [...]}, docs/api.md) into r[SRV_REPORTS_MAX]: every
  * field checked (types, sizes, stage, seq >= 1 and increasing; unknown fields refused);
  * time is left 0 (the server stamps it). WARD_E_INVAL with the reason. */

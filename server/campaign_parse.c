@@ -287,6 +287,10 @@ static ward_err str_field(const json_t *o, const char *key, bool required, char 
 				    key, size - 1);
 	if (strlen(json_string_value(v)) != json_string_length(v))
 		return ward_msg_set(m, WARD_E_INVAL, "report %zu: \"%s\" holds a NUL", i + 1, key);
+	for (const char *c = json_string_value(v); *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			return ward_msg_set(m, WARD_E_INVAL, "report %zu: \"%s\" holds a control character", i + 1,
+					    key);
 	memcpy(dst, json_string_value(v), json_string_length(v) + 1);
 	return WARD_OK;
 }

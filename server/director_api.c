@@ -78,7 +78,6 @@ void srv_director_get(struct evhttp_request *req, struct srv *s, const char *pat
 	struct srv_peer p;
 	struct srv_device dev;
 	struct srv_assignment *a = NULL;
-	struct ward_key *k = NULL;
 	struct ward_msg m = {{0}};
 	struct ward_buf out;
 	size_t i, n = sizeof(files) / sizeof(files[0]);
@@ -113,9 +112,11 @@ void srv_director_get(struct evhttp_request *req, struct srv *s, const char *pat
 		srv_error(req, 503, "Service Unavailable", "registry unavailable; retry");
 		goto done;
 	}
-	e = srv_director_key_load(&s->conf, &k, &m);
-	if (!e)
-		e = srv_director_render(k, &dev, a, files[i].role, time(NULL), &out, &m);
+	if (!s->director_key) {
+		srv_error(req, 503, "Service Unavailable", "the director's key is not available on this server");
+		goto done;
+	}
+	e = srv_director_render(s->director_key, &dev, a, files[i].role, time(NULL), &out, &m);
 	if (e) {
 		fprintf(stderr, "ward-server: director metadata for %s: %s\n", dev.serial, m.text);
 		srv_error(req, 500, "Internal Server Error", "cannot sign director metadata");
@@ -124,7 +125,6 @@ void srv_director_get(struct evhttp_request *req, struct srv *s, const char *pat
 	srv_reply(req, 200, "OK", "application/json", out.p, out.len);
 	ward_buf_free(&out);
 done:
-	ward_crypto_key_free(k);
 	free(a);
 	srv_peer_free(&p);
 }

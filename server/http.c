@@ -445,6 +445,7 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	srv_checkin_flush(arg);
+	srv_report_flush(arg);
 }
 
 /* Run one worker's event loop on the listening socket fd until it is stopped. */
@@ -467,9 +468,11 @@ int srv_worker_run(struct srv *s, int fd)
 		;
 	w.reg.slot = calloc(w.reg.cap, sizeof(*w.reg.slot));
 	s->pending = calloc(SRV_BATCH_MAX, sizeof(*s->pending));
+	s->rpending = calloc(SRV_BATCH_MAX, sizeof(*s->rpending));
+	s->nrpending = 0;
 	s->npending = 0;
 	s->flush = base ? evtimer_new(base, flush_cb, s) : NULL;
-	if (!http || !w.reg.slot || !s->pending || !s->flush) {
+	if (!http || !w.reg.slot || !s->pending || !s->rpending || !s->flush) {
 		fprintf(stderr, "ward-server: cannot create the event loop\n");
 		goto out;
 	}
@@ -521,11 +524,14 @@ out:
 		event_free(campaign_timer);
 	if (s->flush) {
 		srv_checkin_flush(s);
+		srv_report_flush(s);
 		event_free(s->flush);
 		s->flush = NULL;
 	}
 	free(s->pending);
 	s->pending = NULL;
+	free(s->rpending);
+	s->rpending = NULL;
 	if (w.reg.sweep)
 		event_free(w.reg.sweep);
 	if (w.reg.resume)

@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "director.h"
 #include "srv.h"
 
 int srv_worker_run(struct srv *s, int fd);
@@ -100,6 +101,14 @@ static ward_err load_ca(struct srv *s, struct ward_msg *m)
 		b.secret = true;
 		e = ward_crypto_key_from_private_pem((const char *)b.p, b.len, &s->issuing_key, m);
 		ward_buf_free(&b);
+	}
+	/* the director's online key, read once (not per request); without it the
+	 * director answers 503 and everything else works */
+	if (!e) {
+		struct ward_msg dm = {{0}};
+
+		if (srv_director_key_load(&s->conf, &s->director_key, &dm))
+			fprintf(stderr, "ward-server: the director is off: %s\n", dm.text);
 	}
 	return e;
 }
@@ -253,6 +262,7 @@ int main(int argc, char **argv)
 	while (waitpid(-1, NULL, 0) > 0)
 		;
 	ward_crypto_key_free(s.issuing_key);
+	ward_crypto_key_free(s.director_key);
 	ward_x509_cert_free(s.issuing);
 	ward_x509_cert_free(s.root);
 	close(fd);

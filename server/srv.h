@@ -37,6 +37,15 @@ struct srv_pending {
 	bool renew;                 /* the reply's renew flag */
 };
 
+/* A report request answered once its batch is written (server/api.c). */
+struct srv_rpending {
+	struct evhttp_request *req; /* to answer */
+	char serial[128];           /* the device */
+	struct srv_report *r;       /* its reports (owned) */
+	size_t n;                   /* how many */
+	time_t now;                 /* when they arrived */
+};
+
 /* One worker's world. */
 struct srv {
 	struct srv_conf conf;            /* the deployment's configuration */
@@ -44,10 +53,13 @@ struct srv {
 	struct ward_tls_server *tls;     /* this worker's TLS context */
 	struct ward_cert *issuing;       /* issuing CA certificate */
 	struct ward_key *issuing_key;    /* its private key (wiped on exit) */
+	struct ward_key *director_key;   /* the director's online key, or NULL when it cannot be read */
 	struct ward_cert *root;          /* fleet root certificate */
 	struct srv_pending *pending;     /* check-ins waiting for the batch write (SRV_BATCH_MAX) */
 	size_t npending;
-	struct event *flush;             /* writes the batch at the next turn of the event loop */
+	struct srv_rpending *rpending;   /* report requests waiting for the batch write (SRV_BATCH_MAX) */
+	size_t nrpending;
+	struct event *flush;             /* writes the batches at the next turn of the event loop */
 };
 
 /*
@@ -57,6 +69,8 @@ struct srv {
  * transactions, and no reply before its write is committed.
  */
 void srv_checkin_flush(struct srv *s);
+/* The same for stage reports: one durable transaction for the reports that arrived together. */
+void srv_report_flush(struct srv *s);
 
 /* A verified client certificate, decoded. */
 struct srv_peer {

@@ -178,12 +178,8 @@ ward_err srv_labels_set(struct srv_store *s, const char *serial, const struct sr
 /* ---- stage reports (parsing: server/campaign_parse.c) ---- */
 
 struct report_ctx {
-	const char *serial;
-	const struct srv_report *r; /* checked */
-	size_t n;
-	int64_t now;
-	int64_t last;               /* out: the device's last seq */
-	size_t accepted;            /* out */
+	struct srv_report_batch *b; /* checked; result, accepted, last_seq written */
+	int64_t last;               /* the device's last seq */
 	bool found;
 	char status[32];
 };
@@ -200,35 +196,41 @@ static ward_err seq_row(void *arg, const struct srv_row *r, struct ward_msg *m)
 	return e;
 }
 
-static ward_err report_tx(struct srv_store *s, void *arg, struct ward_msg *m)
+/*
+ * One device's reports, inside the caller's write transaction. A device that
+ * is not enrolled or not active gets its own result (nothing written for it)
+ * and WARD_OK is returned, so one refused device does not undo the others of a
+ * batch; the return value is a database failure, which undoes everything.
+ */
+static ward_err report_one(struct srv_store *s, struct srv_report_batch *b, struct ward_msg *m)
 {
-	struct report_ctx *c = arg;
-	const struct srv_param ps[] = {SRV_TEXT(c->serial)};
+	struct report_ctx c = {b, 0, false, ""};
+	const struct srv_param ps[] = {SRV_TEXT(b->serial)};
 	ward_err e;
 
-	c->found = false;
-	c->last = 0;
-	c->accepted = 0;
+	b->result = WARD_OK;
+	b->accepted = 0;
+	b->last_seq = 0;
 	e = srv_store_exec(s,
 			   srv_store_row_locks(s) ? "SELECT report_seq, status FROM devices WHERE serial = $1 FOR UPDATE"
 						  : "SELECT report_seq, status FROM devices WHERE serial = $1",
-			   ps, 1, seq_row, c, NULL, m);
+			   ps, 1, seq_row, &c, NULL, m);
 	if (e)
 		return e;
-	if (!c->found)
-		return ward_msg_set(m, WARD_E_NOTFOUND, "device %s is not enrolled", c->serial);
-	if (strcmp(c->status, "active"))
-		return ward_msg_set(m, WARD_E_DENIED, "device %s is %s", c->serial, c->status);
-	for (size_t i = 0; i < c->n; i++) {
-		const struct srv_report *r = &c->r[i];
-		const struct srv_param p[] = {SRV_TEXT(c->serial), SRV_I64(r->seq),    SRV_I64(c->now),
+	if (!c.found || strcmp(c.status, "active")) {
+		b->result = c.found ? WARD_E_DENIED : WARD_E_NOTFOUND;
+		return WARD_OK;
+	}
+	for (size_t i = 0; i < b->n; i++) {
+		const struct srv_report *r = &b->r[i];
+		const struct srv_param p[] = {SRV_TEXT(b->serial), SRV_I64(r->seq),    SRV_I64(b->now),
 					      SRV_TEXT(r->stage),  SRV_TEXT(r->target), SRV_TEXT(r->version),
 					      SRV_TEXT(r->reason)};
-		const struct srv_param pc[] = {SRV_TEXT(r->stage), SRV_TEXT(r->reason), SRV_I64(c->now),
-					       SRV_TEXT(c->serial), SRV_TEXT(r->target)};
+		const struct srv_param pc[] = {SRV_TEXT(r->stage), SRV_TEXT(r->reason), SRV_I64(b->now),
+					       SRV_TEXT(b->serial), SRV_TEXT(r->target)};
 		bool bad = !strcmp(r->stage, "failed") || !strcmp(r->stage, "rolled-back");
 
-		if (r->seq <= c->last)
+		if (r->seq <= c.last)
 			continue; /* a replay, or out of order: the device resends from its outbox */
 		e = srv_store_exec(s,
 				   "INSERT INTO device_reports (serial, seq, time, stage, target, version, reason) "
@@ -236,8 +238,8 @@ static ward_err report_tx(struct srv_store *s, void *arg, struct ward_msg *m)
 				   p, NPARAM(p), NULL, NULL, NULL, m);
 		if (e)
 			return e;
-		c->last = r->seq;
-		c->accepted++;
+		c.last = r->seq;
+		b->accepted++;
 		/* the device's state in the campaigns offering this image */
 		e = srv_store_exec(s,
 				   "UPDATE campaign_devices SET state = $1, reason = $2, updated = $3 "
@@ -245,7 +247,7 @@ static ward_err report_tx(struct srv_store *s, void *arg, struct ward_msg *m)
 				   "(SELECT id FROM campaigns WHERE target = $5 AND state IN ('running', 'paused'))",
 				   pc, NPARAM(pc), NULL, NULL, NULL, m);
 		if (!e && bad) {
-			const struct srv_param pw[] = {SRV_TEXT(c->serial), SRV_I64(c->now), SRV_TEXT(r->target)};
+			const struct srv_param pw[] = {SRV_TEXT(b->serial), SRV_I64(b->now), SRV_TEXT(r->target)};
 			json_t *d = json_pack("{s:s,s:s,s:s,s:s}", "stage", r->stage, "target", r->target, "version",
 					      r->version, "reason", r->reason);
 
@@ -254,32 +256,50 @@ static ward_err report_tx(struct srv_store *s, void *arg, struct ward_msg *m)
 					   "version = version + 1, assigned = $2 WHERE serial = $1 AND target = $3",
 					   pw, NPARAM(pw), NULL, NULL, NULL, m);
 			if (!e)
-				e = d ? srv_store_audit_append(s, "device-update-failed", c->serial, d, c->now, m)
+				e = d ? srv_store_audit_append(s, "device-update-failed", b->serial, d, b->now, m)
 				      : ward_msg_set(m, WARD_E_NOMEM, "out of memory");
 			json_decref(d);
 		}
 		if (e)
 			return e;
 	}
-	if (c->accepted) {
-		const struct srv_param p[] = {SRV_I64(c->last), SRV_TEXT(c->serial)};
+	if (b->accepted) {
+		const struct srv_param p[] = {SRV_I64(c.last), SRV_TEXT(b->serial)};
 
 		e = srv_store_exec(s, "UPDATE devices SET report_seq = $1 WHERE serial = $2", p, NPARAM(p), NULL,
 				   NULL, NULL, m);
 	}
+	b->last_seq = c.last;
 	return e;
 }
 
-ward_err srv_reports_add(struct srv_store *s, const char *serial, const struct srv_report *r, size_t n,
-			 time_t now, size_t *accepted, int64_t *last_seq, struct ward_msg *m)
+struct many_ctx {
+	struct srv_report_batch *b;
+	size_t n;
+};
+
+static ward_err reports_tx(struct srv_store *s, void *arg, struct ward_msg *m)
 {
-	struct report_ctx c = {0};
+	struct many_ctx *c = arg;
+	ward_err e = WARD_OK;
+
+	for (size_t i = 0; !e && i < c->n; i++)
+		if (c->b[i].result == WARD_OK) /* refused before the transaction: skipped */
+			e = report_one(s, &c->b[i], m);
+	return e;
+}
+
+/* Check one device's reports before any database work; the reason goes to m. */
+static ward_err reports_check(const struct srv_report_batch *b, struct ward_msg *m)
+{
 	ward_err e;
 
-	if (n > SRV_REPORTS_MAX)
+	if (b->n > SRV_REPORTS_MAX)
 		return ward_msg_set(m, WARD_E_TOOBIG, "at most %d reports at once", SRV_REPORTS_MAX);
-	e = srv_store_check_str("device serial", serial, sizeof(((struct srv_device *)0)->serial), false, m);
-	for (size_t i = 0; !e && i < n; i++) {
+	e = srv_store_check_str("device serial", b->serial, sizeof(((struct srv_device *)0)->serial), false, m);
+	for (size_t i = 0; !e && i < b->n; i++) {
+		const struct srv_report *r = b->r;
+
 		if (r[i].seq < 1)
 			e = ward_msg_set(m, WARD_E_INVAL, "report %zu: seq must be 1 or more", i + 1);
 		else if (i && r[i].seq <= r[i - 1].seq)
@@ -293,16 +313,44 @@ ward_err srv_reports_add(struct srv_store *s, const char *serial, const struct s
 		if (!e)
 			e = srv_store_check_str("report reason", r[i].reason, sizeof(r[i].reason), true, m);
 	}
+	return e;
+}
+
+ward_err srv_reports_add_many(struct srv_store *s, struct srv_report_batch *b, size_t n, struct ward_msg *m)
+{
+	struct many_ctx c = {b, n};
+	struct ward_msg one;
+	ward_err e;
+
+	for (size_t i = 0; i < n; i++) {
+		b[i].accepted = 0;
+		b[i].last_seq = 0;
+		b[i].result = reports_check(&b[i], &one);
+	}
+	e = srv_store_tx(s, true, reports_tx, &c, m);
 	if (e)
-		return e;
-	c.serial = serial;
-	c.r = r;
-	c.n = n;
-	c.now = (int64_t)now;
-	e = srv_store_tx(s, true, report_tx, &c, m);
+		for (size_t i = 0; i < n; i++)
+			if (b[i].result == WARD_OK)
+				b[i].result = e;
+	return e;
+}
+
+ward_err srv_reports_add(struct srv_store *s, const char *serial, const struct srv_report *r, size_t n,
+			 time_t now, size_t *accepted, int64_t *last_seq, struct ward_msg *m)
+{
+	struct srv_report_batch b = {serial, r, n, now, WARD_OK, 0, 0};
+	struct many_ctx c = {&b, 1};
+	ward_err e = reports_check(&b, m);
+
+	if (!e)
+		e = srv_store_tx(s, true, reports_tx, &c, m);
+	if (!e && b.result == WARD_E_NOTFOUND)
+		e = ward_msg_set(m, WARD_E_NOTFOUND, "device %s is not enrolled", serial);
+	else if (!e && b.result == WARD_E_DENIED)
+		e = ward_msg_set(m, WARD_E_DENIED, "device %s is not active", serial);
 	if (!e) {
-		*accepted = c.accepted;
-		*last_seq = c.last;
+		*accepted = b.accepted;
+		*last_seq = b.last_seq;
 	}
 	return e;
 }

@@ -869,7 +869,9 @@ def test_checkin_valid_edge_cases_are_not_5xx(fleet):
 def test_routing_and_methods(fleet):
     fl, srv = fleet, fleet.start()
     ctx = tls_context(fl.root)
-    for path in ["/", "/nope", "/.well-known/est", "/.well-known/est/", "/.well-known/est/fullcmc",
+    r = request(srv.port, ctx, "GET", "/")  # the dashboard (docs/dashboard.md; test_dashboard.py)
+    assert r.status == 200 and r.headers["content-type"].startswith("text/html"), r
+    for path in ["/nope", "/.well-known/est", "/.well-known/est/", "/.well-known/est/fullcmc",
                  "/.well-known/est/serverkeygen", "/.well-known/est/cacerts/", "/api/v1/device",
                  "/api/v1/device/self/", "/api/v1/device/AZ-1", "/api/v2/device/self", "/CRL",
                  "/.well-known/est/../est/cacerts", "/%2e%2e/crl", "/crl%00"]:
