@@ -512,3 +512,40 @@ def test_cli_local_and_json(make_world, backend):
     p = w.fleet.ward("campaign", "wait", c["id"], "-c", w.fleet.conf, "--state", "paused",
                      "--timeout", "5s")
     assert "paused" in p.stdout
+
+
+def test_cli_remote_matches_local(make_world, backend, tmp_path):
+    """`ward login` then `ward --server URL campaign ...` goes through the API, acting as the
+    logged-in operator, and prints the same document as the local form (-c)."""
+    if backend != "sqlite":
+        pytest.skip("the CLI's paths do not depend on the backend; run once")
+    import subprocess
+    from fleet import WARD
+    w = make_world(2)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WARD_")}
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "xdg")
+    pw = tmp_path / "pw-rm"
+    pw.write_text(PASSWORD + "\n")
+
+    def ward(*args, ok=True):
+        p = subprocess.run([str(WARD), *map(str, args)], capture_output=True, text=True, env=env,
+                           stdin=subprocess.DEVNULL, timeout=60)
+        assert (p.returncode == 0) == ok, (args, p.returncode, p.stdout, p.stderr)
+        return p
+
+    ward("login", "--server", w.server.url, "--ca", w.fleet.root, "--name", "releasemanager",
+         "--password-file", pw)
+    c = json.loads(ward("campaign", "create", "--image", w.v2.name, "--select", f"model={MODEL}",
+                        "--phases", "50,100", "--max-failure", "0", "--json").stdout)
+    assert c["created_by"] == "releasemanager" and c["state"] == "created"
+    ward("--server", w.server.url, "--ca", w.fleet.root, "campaign", "start", c["id"])
+    remote = ward("campaign", "show", c["id"]).stdout
+    local = ward("campaign", "show", c["id"], "-c", w.fleet.conf).stdout
+    assert remote == local and "running, phase 1 of 2" in remote
+    assert json.loads(ward("campaign", "show", c["id"], "--json").stdout) == w.show(c["id"])
+    # the API's roles hold for the CLI too: an auditor may not pause
+    ward("logout")
+    ward("login", "--server", w.server.url, "--ca", w.fleet.root, "--name", "auditor", "--password-file", pw)
+    p = ward("campaign", "pause", c["id"], ok=False)
+    assert "may not pause" in p.stderr, p.stderr
+    assert w.show(c["id"])["state"] == "running"
