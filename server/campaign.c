@@ -273,7 +273,7 @@ static ward_err offer(struct srv_store *s, const struct camp *c, int64_t now, st
 				   pa, NPARAM(pa), NULL, NULL, NULL, m);
 	if (!e)
 		e = srv_store_exec(s,
-				   "UPDATE campaign_devices SET state = 'offered', updated = $1 "
+				   "UPDATE campaign_devices SET state = 'offered', offered = 1, updated = $1 "
 				   "WHERE campaign = $2 AND phase <= $3 AND state = 'pending'",
 				   pw, NPARAM(pw), NULL, NULL, NULL, m);
 	return e;
@@ -579,11 +579,18 @@ static int member_cmp(const void *a, const void *b)
 	return c ? c : strcmp(x->serial, y->serial);
 }
 
-static int serial_cmp(const void *a, const void *b)
+/* bsearch: key is a serial, elem a struct member */
+static int serial_cmp(const void *key, const void *elem)
 {
-	return strcmp(((const struct member *)a)->serial, b);
+	return strcmp(key, ((const struct member *)elem)->serial);
 }
 
+static int member_serial_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct member *)a)->serial, ((const struct member *)b)->serial);
+}
+
+/* A device still being updated by another campaign: is it one of ours? (x->v sorted by serial) */
 static ward_err busy_row(void *arg, const struct srv_row *r, struct ward_msg *m)
 {
 	struct start_ctx *x = arg;
@@ -592,13 +599,8 @@ static ward_err busy_row(void *arg, const struct srv_row *r, struct ward_msg *m)
 	(void)m;
 	if (!serial || !r->val[1])
 		return WARD_OK;
-	for (size_t i = 0; i < x->n; i++) {
-		if (!strcmp(x->v[i].serial, serial)) {
-			if (!x->busy++)
-				snprintf(x->busy_in, sizeof(x->busy_in), "%s", r->val[1]);
-			break;
-		}
-	}
+	if (bsearch(serial, x->v, x->n, sizeof(x->v[0]), serial_cmp) && !x->busy++)
+		snprintf(x->busy_in, sizeof(x->busy_in), "%s", r->val[1]);
 	return WARD_OK;
 }
 
@@ -609,7 +611,6 @@ static ward_err start_locked(struct srv_store *s, struct start_ctx *x, struct wa
 	size_t start = 0;
 	ward_err e;
 
-	(void)serial_cmp;
 	e = srv_selector_parse(c->select, &x->sel, m);
 	if (!e)
 		e = srv_store_exec(s, "SELECT serial, model, batch_id, tags, critical FROM devices WHERE status = $1",
@@ -618,6 +619,7 @@ static ward_err start_locked(struct srv_store *s, struct start_ctx *x, struct wa
 		return e;
 	if (x->n == 0)
 		return ward_msg_set(m, WARD_E_DENIED, "the selector \"%.200s\" matches no active device", c->select);
+	qsort(x->v, x->n, sizeof(x->v[0]), member_serial_cmp); /* for busy_row's bsearch */
 	e = srv_store_exec(s,
 			   "SELECT cd.serial, c.id FROM campaign_devices cd JOIN campaigns c ON c.id = cd.campaign "
 			   "WHERE c.state IN ('running', 'paused') AND cd.state NOT IN "
@@ -639,7 +641,7 @@ static ward_err start_locked(struct srv_store *s, struct start_ctx *x, struct wa
 
 			e = srv_store_exec(s,
 					   "INSERT INTO campaign_devices (campaign, serial, phase, critical, approved_by, "
-					   "state, reason, updated) VALUES ($1, $2, $3, $4, NULL, 'pending', '', $5)",
+					   "offered, state, reason, updated) VALUES ($1, $2, $3, $4, NULL, 0, 'pending', '', $5)",
 					   pi, NPARAM(pi), NULL, NULL, NULL, m);
 			if (e)
 				return e;

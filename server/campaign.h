@@ -64,6 +64,7 @@ ward_err srv_labels_set(struct srv_store *s, const char *serial, const struct sr
 /* ---- stage reports (server/store_campaign.c) ---- */
 #define SRV_REPORT_REASON_MAX 200 /* bytes of a report's reason */
 #define SRV_REPORTS_MAX 32        /* reports in one request */
+#define SRV_REPORTS_KEPT 500      /* reports kept per device: those of its last 500 seq */
 
 struct srv_report {
 	int64_t seq;                            /* the device's counter, >= 1 */

@@ -43,6 +43,7 @@
 
 #include "campaign.h"
 #include "risk.h"
+#include "crl.h"
 #include "srv.h"
 #include "store_ops.h"
 #include "views.h"
@@ -650,6 +651,9 @@ static void device_status(struct evhttp_request *req, struct srv *s, const struc
 	}
 	snprintf(event, sizeof(event), "api-device-%s", action);
 	audit_json(s, event, serial, who(op, action));
+	/* the CRL follows at once, as after `ward device revoke` (the refusal at ward-server already has) */
+	if (srv_crl_publish(&s->conf, s->store, s->issuing, s->issuing_key, time(NULL), &m))
+		fprintf(stderr, "ward-server: re-publishing the CRL after %s %s: %s\n", action, serial, m.text);
 	srv_reply_json(req, json_pack("{s:s,s:s}", "serial", serial, "status", decommission ? "decommissioned" : "revoked"));
 }
 

@@ -175,13 +175,16 @@ CREATE TABLE campaigns (
   updated          BIGINT NOT NULL
 );
 
--- The campaign's devices, fixed when it starts, each with its phase.
+-- The campaign's devices, fixed when it starts, each with its phase; offered
+-- says the image was offered to it at least once (only then do its reports
+-- move its state).
 CREATE TABLE campaign_devices (
   campaign    TEXT NOT NULL REFERENCES campaigns (id),
   serial      TEXT NOT NULL REFERENCES devices (serial),
   phase       BIGINT NOT NULL CHECK (phase >= 0),
   critical    BIGINT NOT NULL CHECK (critical IN (0, 1)),
   approved_by TEXT,
+  offered     BIGINT NOT NULL CHECK (offered IN (0, 1)),
   state       TEXT NOT NULL CHECK (state IN ('pending', 'awaiting-approval', 'offered', 'downloading',
                 'installed', 'awaiting-local-approval', 'booted', 'healthy', 'rolled-back', 'failed',
                 'cancelled')),

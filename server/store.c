@@ -170,6 +170,7 @@ static const char *const migrations[] = {
 	"  phase       BIGINT NOT NULL CHECK (phase >= 0),\n"
 	"  critical    BIGINT NOT NULL CHECK (critical IN (0, 1)),\n"
 	"  approved_by TEXT,\n"
+	"  offered     BIGINT NOT NULL CHECK (offered IN (0, 1)),\n"
 	"  state       TEXT NOT NULL CHECK (state IN ('pending', 'awaiting-approval', 'offered', 'downloading',\n"
 	"                'installed', 'awaiting-local-approval', 'booted', 'healthy', 'rolled-back', 'failed',\n"
 	"                'cancelled')),\n"

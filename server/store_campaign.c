@@ -229,6 +229,7 @@ static ward_err report_one(struct srv_store *s, struct srv_report_batch *b, stru
 		const struct srv_param pc[] = {SRV_TEXT(r->stage), SRV_TEXT(r->reason), SRV_I64(b->now),
 					       SRV_TEXT(b->serial), SRV_TEXT(r->target)};
 		bool bad = !strcmp(r->stage, "failed") || !strcmp(r->stage, "rolled-back");
+		uint64_t moved = 0;
 
 		if (r->seq <= c.last)
 			continue; /* a replay, or out of order: the device resends from its outbox */
@@ -240,34 +241,50 @@ static ward_err report_one(struct srv_store *s, struct srv_report_batch *b, stru
 			return e;
 		c.last = r->seq;
 		b->accepted++;
-		/* the device's state in the campaigns offering this image */
+		/* the device's state in the campaigns that offered it this image: only a device
+		 * the campaign has offered it to moves (not one never offered, such as a critical
+		 * device waiting for approval; but one whose offer a pause withdrew while it was
+		 * already downloading does), and a healthy one only to rolled-back or failed */
 		e = srv_store_exec(s,
 				   "UPDATE campaign_devices SET state = $1, reason = $2, updated = $3 "
-				   "WHERE serial = $4 AND state <> 'cancelled' AND campaign IN "
+				   "WHERE serial = $4 AND offered = 1 AND (state IN ('pending', 'offered', "
+				   "'downloading', 'installed', 'awaiting-local-approval', 'booted') OR "
+				   "(state = 'healthy' AND "
+				   "$1 IN ('rolled-back', 'failed'))) AND campaign IN "
 				   "(SELECT id FROM campaigns WHERE target = $5 AND state IN ('running', 'paused'))",
-				   pc, NPARAM(pc), NULL, NULL, NULL, m);
+				   pc, NPARAM(pc), NULL, NULL, &moved, m);
 		if (!e && bad) {
 			const struct srv_param pw[] = {SRV_TEXT(b->serial), SRV_I64(b->now), SRV_TEXT(r->target)};
-			json_t *d = json_pack("{s:s,s:s,s:s,s:s}", "stage", r->stage, "target", r->target, "version",
-					      r->version, "reason", r->reason);
+			uint64_t withdrawn = 0;
 
 			e = srv_store_exec(s,
 					   "UPDATE device_assignments SET target = '', fileinfo = '{}', "
 					   "version = version + 1, assigned = $2 WHERE serial = $1 AND target = $3",
-					   pw, NPARAM(pw), NULL, NULL, NULL, m);
-			if (!e)
+					   pw, NPARAM(pw), NULL, NULL, &withdrawn, m);
+			/* audited when it changed something: a device repeating itself does not
+			 * fill the audit log */
+			if (!e && (moved || withdrawn)) {
+				json_t *d = json_pack("{s:s,s:s,s:s,s:s}", "stage", r->stage, "target", r->target,
+						      "version", r->version, "reason", r->reason);
+
 				e = d ? srv_store_audit_append(s, "device-update-failed", b->serial, d, b->now, m)
 				      : ward_msg_set(m, WARD_E_NOMEM, "out of memory");
-			json_decref(d);
+				json_decref(d);
+			}
 		}
 		if (e)
 			return e;
 	}
 	if (b->accepted) {
 		const struct srv_param p[] = {SRV_I64(c.last), SRV_TEXT(b->serial)};
+		const struct srv_param pk[] = {SRV_TEXT(b->serial), SRV_I64(c.last - SRV_REPORTS_KEPT)};
 
 		e = srv_store_exec(s, "UPDATE devices SET report_seq = $1 WHERE serial = $2", p, NPARAM(p), NULL,
 				   NULL, NULL, m);
+		/* each device's history is bounded: the reports of its last SRV_REPORTS_KEPT seq */
+		if (!e && c.last > SRV_REPORTS_KEPT)
+			e = srv_store_exec(s, "DELETE FROM device_reports WHERE serial = $1 AND seq <= $2", pk,
+					   NPARAM(pk), NULL, NULL, NULL, m);
 	}
 	b->last_seq = c.last;
 	return e;
@@ -470,11 +487,34 @@ static ward_err fleet_row(void *arg, const struct srv_row *r, struct ward_msg *m
 	return WARD_OK;
 }
 
+/* "% TAG %" as a LIKE pattern with '!' escaping: a tag's '_' is a character, not a wildcard
+ * (tags are [a-z0-9._-], checked before). Non-zero when it does not fit. */
+static int like_tag(const char *tag, char *out, size_t n)
+{
+	size_t k = 0;
+
+	if (n < 4)
+		return -1;
+	out[k++] = '%';
+	out[k++] = ' ';
+	for (; *tag; tag++) {
+		if (k + 4 > n)
+			return -1;
+		if (*tag == '_' || *tag == '%' || *tag == '!')
+			out[k++] = '!';
+		out[k++] = *tag;
+	}
+	out[k++] = ' ';
+	out[k++] = '%';
+	out[k] = '\0';
+	return 0;
+}
+
 ward_err srv_fleet_list(struct srv_store *s, const struct srv_fleet_filter *f, struct srv_fleet_row **out,
 			size_t *n, struct ward_msg *m)
 {
 	struct fleet_ctx c = {0};
-	char tag[SRV_TAG_MAX + 3] = "", q[140] = "";
+	char tag[2 * SRV_TAG_MAX + 5] = "", q[140] = "";
 	ward_err e = WARD_OK;
 
 	*out = NULL;
@@ -482,7 +522,7 @@ ward_err srv_fleet_list(struct srv_store *s, const struct srv_fleet_filter *f, s
 	if (f->limit == 0 || f->limit > 10000)
 		return ward_msg_set(m, WARD_E_INVAL, "limit must be 1 to 10000");
 	if (f->tag && (e = srv_tag_check(f->tag, m)) == WARD_OK)
-		e = ward_snprintf(tag, sizeof(tag), "%% %s %%", f->tag) ? ward_msg_set(m, WARD_E_TOOBIG, "tag too long")
+		e = like_tag(f->tag, tag, sizeof(tag)) ? ward_msg_set(m, WARD_E_TOOBIG, "tag too long")
 									: WARD_OK;
 	if (!e && f->q) {
 		/* a substring of the serial: LIKE's own wildcards are not allowed in it */
@@ -517,7 +557,7 @@ ward_err srv_fleet_list(struct srv_store *s, const struct srv_fleet_filter *f, s
 		e = srv_store_exec(s,
 				   "SELECT " FLEET_COLS FLEET_FROM
 				   "WHERE (CAST($1 AS TEXT) IS NULL OR d.model = $1) "
-				   "AND (CAST($2 AS TEXT) IS NULL OR d.tags LIKE $2) "
+				   "AND (CAST($2 AS TEXT) IS NULL OR d.tags LIKE $2 ESCAPE '!') "
 				   "AND (CAST($3 AS TEXT) IS NULL OR d.status = $3) "
 				   "AND (CAST($4 AS TEXT) IS NULL OR d.serial LIKE $4) "
 				   "AND (CAST($5 AS TEXT) IS NULL OR d.serial > $5) ORDER BY d.serial LIMIT $6",

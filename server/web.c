@@ -109,15 +109,26 @@ static bool find_root(const struct srv_conf *c, char *out)
 		slash = strrchr(exe, '/');
 		if (slash) {
 			*slash = '\0';
-			if (!ward_snprintf(cand, sizeof(cand), "%s/../../web", exe) && realpath(cand, out) &&
-			    is_dir(out))
-				return true;
+			/* installed: PREFIX/bin/ward-server -> PREFIX/share/ward/web */
 			if (!ward_snprintf(cand, sizeof(cand), "%s/../share/ward/web", exe) && realpath(cand, out) &&
 			    is_dir(out))
 				return true;
 		}
 	}
-	return realpath(WEB_DEFAULT_ROOT, out) && is_dir(out);
+	if (realpath(WEB_DEFAULT_ROOT, out) && is_dir(out))
+		return true;
+	/* the build tree (BUILD/server/ward-server -> SOURCE/web), last and only when it is one:
+	 * a source tree has web/app.js next to meson.build, so an installed binary does not
+	 * pick up whatever directory happens to be at ../../web */
+	if (n > 0 && strrchr(exe, '/')) {
+		char marker[PATH_MAX];
+
+		if (!ward_snprintf(cand, sizeof(cand), "%s/../../web", exe) &&
+		    !ward_snprintf(marker, sizeof(marker), "%s/../../meson.build", exe) && access(marker, R_OK) == 0 &&
+		    realpath(cand, out) && is_dir(out))
+			return true;
+	}
+	return false;
 }
 
 /*

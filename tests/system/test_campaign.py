@@ -549,3 +549,70 @@ def test_cli_remote_matches_local(make_world, backend, tmp_path):
     p = ward("campaign", "pause", c["id"], ok=False)
     assert "may not pause" in p.stderr, p.stderr
     assert w.show(c["id"])["state"] == "running"
+
+
+def test_reports_move_only_offered_devices_and_stay_bounded(make_world, backend):
+    """A device's reports move its campaign state only once the campaign offered it the image:
+    a critical device still waiting for approval that claims "healthy", or a device of a later
+    phase that reports a stale failure, changes nothing. A device repeating a failure does not
+    fill the audit log, and each device's history is bounded (SRV_REPORTS_KEPT = 500)."""
+    if backend != "sqlite":
+        pytest.skip("the same SQL on both backends; the flood is slow on a durable PostgreSQL")
+    w = make_world(6)
+    crit = w.devices[0]
+    w.fleet.sql(f"UPDATE devices SET critical = 1 WHERE serial = '{crit.serial}'")
+    c = w.create(phases=[50, 100], max_failure=100)
+    cid = w.act(c["id"], "start")["id"]
+    st = w.states(cid)
+    assert st[crit.serial] == "awaiting-approval"
+    later = next(d for d in w.show(cid)["devices"] if d["phase"] == 1 and d["serial"] != crit.serial)
+    crit.update_ok(w.v2.name)
+    w.by(later["serial"]).report("failed", w.v2.name, reason="stale")
+    time.sleep(1.5)
+    st = w.states(cid)
+    assert st[crit.serial] == "awaiting-approval" and st[later["serial"]] == "pending", st
+    assert w.show(cid)["state"] == "running"
+    # a flood of failures from one offered device: one audit record, bounded history
+    first = next(d["serial"] for d in w.show(cid)["devices"] if d["phase"] == 0 and d["serial"] != crit.serial)
+    dev = w.by(first)
+    before = len([r for r in w.fleet.audit() if r["event"] == "device-update-failed"])
+    for i in range(20):
+        body = {"reports": [{"seq": dev.seq + 1 + 32 * i + k, "stage": "failed", "target": w.v2.name,
+                             "version": "2.0.0", "reason": "x" * 200} for k in range(32)]}
+        r = dev.call("POST", "/api/v1/device/report", json.dumps(body).encode(),
+                     {"Content-Type": "application/json"})
+        assert r.status == 200, r.text
+    after = len([r for r in w.fleet.audit() if r["event"] == "device-update-failed"])
+    assert after - before == 1, (before, after)
+    kept = int(w.fleet.scalar(f"SELECT COUNT(*) FROM device_reports WHERE serial = '{first}'"))
+    assert kept == 500, kept
+    w.fleet.audit_verify()
+
+
+def test_tag_filter_is_exact(make_world, backend):
+    """Tags may hold '_': the listing's tag filter matches the tag, not a LIKE pattern."""
+    if backend != "sqlite":
+        pytest.skip("the same SQL on both backends")
+    w = make_world(2)
+    a, b = w.devices[0].serial, w.devices[1].serial
+    for serial, tag in ((a, "lab_1"), (b, "labx1")):
+        r = w.api("POST", f"/api/v1/devices/{serial}/labels", {"tags": [tag]}, token="operator")
+        assert r.status == 200, r.text
+    r = w.api("GET", "/api/v1/devices?tag=lab_1")
+    assert r.status == 200, r.text
+    assert [d["serial"] for d in json.loads(r.body)["devices"]] == [a]
+
+
+def test_api_revoke_republishes_the_crl(make_world, backend):
+    if backend != "sqlite":
+        pytest.skip("the CRL does not depend on the backend")
+    import subprocess
+    w = make_world(1)
+    d = w.devices[0]
+    crl = w.fleet.dir / "ca" / "crl.der"
+    r = w.api("POST", f"/api/v1/devices/{d.serial}/revoke", {}, token="operator")
+    assert r.status == 200, r.text
+    p = subprocess.run(["openssl", "crl", "-inform", "DER", "-in", str(crl), "-noout", "-text"],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    assert d.ident.cert_serial.upper() in p.stdout.replace(":", "").upper()

@@ -536,7 +536,8 @@ def test_hostile_paths(dash):
 
 
 def test_default_root_next_to_the_executable(dash, tmp_path, monkeypatch):
-    """No [web] root: <exe dir>/../../web (a build tree), else share/ward/web; a clear 404 without."""
+    """No [web] root: share/ward/web, else <exe dir>/../../web only in a source tree (a meson.build
+    next to it); a clear 404 without."""
     tree = tmp_path / "tree"
     (tree / "build" / "server").mkdir(parents=True)
     exe = tree / "build" / "server" / "ward-server"
@@ -555,6 +556,11 @@ def test_default_root_next_to_the_executable(dash, tmp_path, monkeypatch):
         assert_security_headers(r, "no root")
         (tree / "web").mkdir()
         (tree / "web" / "index.html").write_text("<!doctype html><title>tree</title>\n")
+        # a ../../web that is not in a source tree is not served (an installed binary in
+        # /usr/bin would otherwise serve whatever sits at /web)
+        r = request(srv.port, dash.ctx, "GET", "/")
+        assert r.status == 404, (r.status, r.text)
+        (tree / "meson.build").write_text("project('ward')\n")
         r = request(srv.port, dash.ctx, "GET", "/")
         assert r.status == 200 and b"<title>tree</title>" in r.body, (r.status, r.text)
     finally:
