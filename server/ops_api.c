@@ -91,6 +91,26 @@ void srv_ops_login(struct evhttp_request *req, struct srv *s)
 		srv_error(req, 400, "Bad Request", "login needs {\"name\": string, \"password\": string}");
 		goto out;
 	}
+	{
+		bool throttled = false;
+
+		e = srv_op_login_throttled(s->store, json_string_value(name), time(NULL), &throttled, &m);
+		if (e) {
+			fprintf(stderr, "ward-server: login throttle: %s\n", m.text);
+			srv_error(req, 503, "Service Unavailable", "cannot log in now; retry");
+			goto out;
+		}
+		if (throttled) {
+			char after[16];
+
+			snprintf(after, sizeof(after), "%d", SRV_OP_LOGIN_WINDOW / 10);
+			evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", after);
+			srv_error(req, 429, "Too Many Requests",
+				  "too many failed logins for this name in the last %d minutes; try again later",
+				  SRV_OP_LOGIN_WINDOW / 60);
+			goto out;
+		}
+	}
 	e = srv_op_login(s->store, json_string_value(name), json_string_value(pass), OPS_LOGIN_TTL, token,
 			 &expires, &m);
 	if (e == WARD_E_DENIED) {

@@ -194,3 +194,7 @@ CREATE TABLE campaign_devices (
 );
 CREATE INDEX campaign_devices_serial ON campaign_devices (serial);
 CREATE INDEX campaign_devices_state ON campaign_devices (campaign, phase, state);
+
+-- The audit log by subject: a device's or an operator's records (the API's
+-- device detail and audit filter, the login throttle of server/store_ops.c).
+CREATE INDEX audit_subject ON audit (subject, seq);

@@ -179,7 +179,8 @@ static const char *const migrations[] = {
 	"  PRIMARY KEY (campaign, serial)\n"
 	");\n"
 	"CREATE INDEX campaign_devices_serial ON campaign_devices (serial);\n"
-	"CREATE INDEX campaign_devices_state ON campaign_devices (campaign, phase, state);\n",
+	"CREATE INDEX campaign_devices_state ON campaign_devices (campaign, phase, state);\n"
+	"CREATE INDEX audit_subject ON audit (subject, seq);\n",
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))

@@ -524,6 +524,37 @@ out:
 	return e;
 }
 
+/* ---- the login throttle ---------------------------------------------------------- */
+
+struct fails_ctx {
+	int64_t n; /* out */
+};
+
+static ward_err fails_row(void *arg, const struct srv_row *r, struct ward_msg *m)
+{
+	struct fails_ctx *c = arg;
+
+	return col_u64(r, 0, &c->n, "failure count", m);
+}
+
+ward_err srv_op_login_throttled(struct srv_store *s, const char *name, time_t now, bool *throttled,
+				struct ward_msg *m)
+{
+	struct fails_ctx c = {0};
+	const struct srv_param p[] = {SRV_TEXT(srv_op_name_ok(name) ? name : ""),
+				      SRV_I64((int64_t)now - SRV_OP_LOGIN_WINDOW)};
+	ward_err e;
+
+	*throttled = false;
+	e = srv_store_exec(s,
+			   "SELECT COUNT(*) FROM audit WHERE subject = $1 AND event = 'operator-login-failed' "
+			   "AND time > $2",
+			   p, NPARAM(p), fails_row, &c, NULL, m);
+	if (!e && c.n >= SRV_OP_LOGIN_FAILS)
+		*throttled = true;
+	return e;
+}
+
 /* ---- checking a token ------------------------------------------------------------- */
 
 struct check_ctx {

@@ -97,6 +97,19 @@ ward_err srv_op_login(struct srv_store *s, const char *name, const char *passwor
 		      struct ward_msg *m) WARD_MUST_USE;
 
 /*
+ * The login throttle: *throttled when the name (or "", for names ward would never
+ * store) has SRV_OP_LOGIN_FAILS failed logins in the last SRV_OP_LOGIN_WINDOW
+ * seconds (counted from the audit log, so every server of a fleet agrees).
+ * ward-server then refuses the login (429) without the Argon2id work and
+ * without a new audit record: guessing is slowed to that rate per name, and
+ * the log cannot be flooded through it.
+ */
+#define SRV_OP_LOGIN_FAILS 10
+#define SRV_OP_LOGIN_WINDOW 600
+ward_err srv_op_login_throttled(struct srv_store *s, const char *name, time_t now, bool *throttled,
+				struct ward_msg *m) WARD_MUST_USE;
+
+/*
  * Check an API token (as sent by a client, borrowed): on WARD_OK *out is
  * the operator it belongs to. WARD_E_DENIED for a token that is malformed,
  * unknown, revoked or expired (the message says which, for the server's
