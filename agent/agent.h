@@ -20,8 +20,9 @@
  *
  * Every stage is reported to ward-server through the outbox of
  * agent/report.c (downloading, installed, awaiting-local-approval, booted,
- * healthy, rolled-back, failed), and an image that rolled back or failed to
- * install is not installed again (state.json "refused").
+ * healthy, rolled-back, failed), and an image that rolled back or did not
+ * read back after a verified download is not installed again (state.json
+ * "refused"); a download that failed is tried again at the next update.
  */
 #ifndef WARD_AGENT_H
 #define WARD_AGENT_H
@@ -69,8 +70,12 @@ ward_err agent_install_check(const struct agent_config *cfg, const struct agent_
  * With in->online, a download that the network interrupted keeps what is
  * durable in the slot (state.json: writing, "written" bytes, fsynced first)
  * and the next call for the same image resumes there (HTTP Range), the
- * prefix hashed again from the slot. Each stage is reported (agent/report.h);
- * a failure marks the image refused on this device (agent_state_refuse).
+ * prefix hashed again from the slot; when the result does not verify, the
+ * prefix is dropped and the whole image fetched once more in the same call.
+ * Each stage is reported (agent/report.h). A failure leaves the slot bad (not
+ * bootable); only a read-back mismatch after a download verified from byte 0
+ * marks the image refused on this device (agent_state_refuse): a failed
+ * download (not found, hashes, too long, no room, state file) does not.
  */
 ward_err agent_install_write(const struct agent_config *cfg, struct agent_install *in,
 			     struct ward_tuf_client *c, const struct ward_tuf_target *t, const char *version,

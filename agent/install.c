@@ -16,6 +16,16 @@
  * install of the same image hashes that prefix again from the slot and
  * fetches the rest with a range request; a server that cannot resume gets
  * the whole image asked again. The final hashes cover every byte either way.
+ * A resumed download whose hashes do not match (a stale or corrupt prefix in
+ * the slot) is tried once more from byte 0 in the same run.
+ *
+ * Which failures make the image refused on this device (state.json
+ * "refused", agent/update.c): only a failure of the image itself, that is a
+ * rollback (agent/confirm.c) or a read-back mismatch after a download that was
+ * verified against the signed hashes from byte 0 in this run. A download that
+ * failed (not found, bad hashes, too long, no room, a slot or state file that
+ * cannot be written) is reported "failed" and leaves the slot not bootable,
+ * and the next update tries again.
  *
  * Stage reports (agent/report.h) are appended just before the state.json
  * write that records the stage, so that state.json stays the last file each
@@ -144,6 +154,7 @@ struct slot_writer {
 	uint64_t saved;         /* bytes recorded durable in state.json */
 	bool ckfailed;          /* a checkpoint failed: ckmsg says why */
 	struct ward_msg ckmsg;
+	bool rfailed;           /* the held prefix could not be read back */
 };
 
 /* fsync the slot, then record in state.json that w->off bytes are durable. */
@@ -198,8 +209,10 @@ static ward_err slot_read(void *ctx, uint64_t at, void *buf, size_t n)
 
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r <= 0)
+		if (r <= 0) {
+			w->rfailed = true;
 			return WARD_E_IO;
+		}
 		p += r;
 		n -= (size_t)r;
 		at += (uint64_t)r;
@@ -418,6 +431,7 @@ ward_err agent_install_write(const struct agent_config *cfg, struct agent_instal
 	struct agent_slot_info *si = &st->slot[slot];
 	char hex[2 * WARD_SHA256_LEN + 1], why[64] = "";
 	uint64_t have = 0;
+	bool refuse = false; /* the failure is the image's own: refuse it from now on */
 	ward_err e;
 
 	memset(&w, 0, sizeof(w));
@@ -461,11 +475,33 @@ ward_err agent_install_write(const struct agent_config *cfg, struct agent_instal
 		w.st = st;
 		w.slot = slot;
 	}
-	r.have = have;
-	r.read = slot_read;
-	r.rewind = slot_rewind;
-	r.ctx = &w;
-	e = ward_tuf_fetch_target_resume(c, t, &r, slot_sink, &w, m);
+	for (int attempt = 0;; attempt++) {
+		memset(&r, 0, sizeof(r));
+		r.have = have;
+		r.read = slot_read;
+		r.rewind = slot_rewind;
+		r.ctx = &w;
+		w.rfailed = false;
+		e = ward_tuf_fetch_target_resume(c, t, &r, slot_sink, &w, m);
+		if (w.ckfailed)
+			break;
+		/*
+		 * The prefix held from an earlier run is not the image's (a stale or
+		 * corrupt slot, or a server that sent other bytes for the rest): that
+		 * is not the image's fault. Drop the prefix and fetch it all once more.
+		 */
+		if (attempt == 0 && r.from > 0 && (e == WARD_E_VERIFY || (e == WARD_E_IO && w.rfailed))) {
+			printf("the resumed download of %s does not verify (%s): fetching the whole image "
+			       "again\n",
+			       t->path, m->text);
+			fflush(stdout);
+			if (slot_rewind(&w))
+				break;
+			have = 0;
+			continue;
+		}
+		break;
+	}
 	if (w.ckfailed)
 		e = ward_msg_set(m, WARD_E_IO, "recording the download's progress: %s", w.ckmsg.text);
 	else if (e == WARD_E_IO && w.err)
@@ -503,6 +539,14 @@ ward_err agent_install_write(const struct agent_config *cfg, struct agent_instal
 	w.fd = -1;
 	/* 3. read back */
 	e = agent_slot_readback(w.path, t->info.length, t->info.sha256, m);
+	/*
+	 * Every byte was verified against the signed hashes as it went in, from
+	 * byte 0 in this run, yet the slot reads back other bytes: this image does
+	 * not survive this device's storage. Refused from now on (a read error, or
+	 * a prefix from an earlier run, is not that proof).
+	 */
+	if (e == WARD_E_VERIFY && r.from == 0)
+		refuse = true;
 	if (e)
 		goto fail;
 	/* 4. installed, or waiting for approval */
@@ -530,7 +574,8 @@ fail:
 		si->state = AGENT_SLOT_BAD;
 		si->written = 0;
 		snprintf(si->reason, sizeof(si->reason), "install failed: %.200s", keep.text);
-		agent_state_refuse(st, slot, false, keep.text);
+		if (refuse)
+			agent_state_refuse(st, slot, false, keep.text);
 		agent_report(cfg, AGENT_STAGE_FAILED, t->path, version, keep.text, AGENT_REPORT_SEND);
 		if (agent_state_save(cfg, st, &ignored))
 			fprintf(stderr, "wardd: could not record the failure: %s\n", ignored.text);

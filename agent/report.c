@@ -11,6 +11,16 @@
  * next_seq never goes down over the device's life (it lives in the same file,
  * which a crash leaves old or new, never mixed), and goes up to the server's
  * last_seq + 1 if the server holds more (a state directory that was wiped);
+ * 1 <= next_seq <= SEQ_MAX (2^53, exact in any JSON reader). A server reply
+ * is believed only when last_seq < next_seq + SEQ_JUMP_MAX (2^32) and
+ * last_seq < SEQ_MAX: anything else is a protocol error that leaves the
+ * outbox untouched, so that one bad reply cannot push the counter out of
+ * range. A file whose next_seq is missing, out of range or not above its
+ * reports' seq is said on stdout and repaired, not refused: the counter
+ * restarts after the highest seq in the file (at 1 when it holds none) and
+ * the file is saved again; the server's next reply raises it past what the
+ * server holds (reports numbered below that until then are dropped as held,
+ * as after a wiped state directory).
  * at most AGENT_OUTBOX_MAX reports are kept, the oldest dropped beyond (counted
  * in "dropped", said on stdout; the server sees the gap in seq). "last" is the
  * last report recorded, for the dedupe of refusals met at every update.
@@ -38,6 +48,8 @@
 #define OUTBOX_FILE_MAX (128u * 1024)
 #define REPLY_MAX (4u * 1024)
 #define FLUSH_ROUNDS 8 /* requests per flush at most: 64 reports fit in 2 or 3 */
+#define SEQ_MAX ((uint64_t)1 << 53)      /* next_seq never exceeds it (exact as a JSON double) */
+#define SEQ_JUMP_MAX ((uint64_t)1 << 32) /* a server's last_seq is at most this far past next_seq */
 
 struct report {
 	uint64_t seq;                                /* the device's sequence number */
@@ -164,12 +176,19 @@ static ward_err parse_report(const json_t *v, bool with_seq, struct report *r, s
 	return e;
 }
 
-/* Load the outbox; a missing file is an empty one starting at seq 1. */
+static ward_err outbox_save(const struct agent_config *cfg, const struct outbox *ob, struct ward_msg *m);
+
+/*
+ * Load the outbox; a missing file is an empty one starting at seq 1. An
+ * invalid next_seq is repaired (see the essay) and the file saved again: the
+ * caller holds the lock.
+ */
 static ward_err outbox_load(const struct agent_config *cfg, struct outbox *ob, struct ward_msg *m)
 {
 	char path[PATH_MAX];
 	struct ward_buf b;
-	json_t *doc = NULL, *list, *v;
+	json_t *doc = NULL, *list, *v, *ns;
+	bool repair = false;
 	size_t i;
 	ward_err e;
 
@@ -187,32 +206,53 @@ static ward_err outbox_load(const struct agent_config *cfg, struct outbox *ob, s
 	ward_buf_free(&b);
 	if (e)
 		return ward_msg_prefix(m, e, "%s: ", path);
-	e = ward_json_get_u64(doc, "next_seq", "reports.json", &ob->next_seq, m);
-	if (!e)
-		e = ward_json_get_u64(doc, "dropped", "reports.json", &ob->dropped, m);
+	e = ward_json_get_u64(doc, "dropped", "reports.json", &ob->dropped, m);
 	if (!e)
 		e = ward_json_get_array(doc, "reports", "reports.json", &list, m);
 	if (e)
 		goto out;
-	if (ob->next_seq < 1 || json_array_size(list) > AGENT_OUTBOX_MAX) {
-		e = ward_msg_set(m, WARD_E_PARSE, "%s: bad next_seq or more than %d reports", path,
-				 AGENT_OUTBOX_MAX);
+	if (json_array_size(list) > AGENT_OUTBOX_MAX) {
+		e = ward_msg_set(m, WARD_E_PARSE, "%s: more than %d reports", path, AGENT_OUTBOX_MAX);
 		goto out;
 	}
 	json_array_foreach(list, i, v) {
 		e = parse_report(v, true, &ob->r[i], m);
 		if (e)
 			goto out;
-		if (ob->r[i].seq >= ob->next_seq || (i > 0 && ob->r[i].seq <= ob->r[i - 1].seq)) {
-			e = ward_msg_set(m, WARD_E_PARSE, "%s: report seq out of order", path);
+		if (ob->r[i].seq < 1 || ob->r[i].seq >= SEQ_MAX || (i > 0 && ob->r[i].seq <= ob->r[i - 1].seq)) {
+			e = ward_msg_set(m, WARD_E_PARSE, "%s: report seq out of order or out of range", path);
 			goto out;
 		}
 		ob->n = i + 1;
+	}
+	/* next_seq: checked against the reports, repaired rather than refused (see the essay) */
+	ns = json_object_get(doc, "next_seq");
+	if (json_is_integer(ns) && json_integer_value(ns) >= 1 && (uint64_t)json_integer_value(ns) <= SEQ_MAX &&
+	    (ob->n == 0 || (uint64_t)json_integer_value(ns) > ob->r[ob->n - 1].seq)) {
+		ob->next_seq = (uint64_t)json_integer_value(ns);
+	} else {
+		char was[32] = "missing";
+
+		if (json_is_integer(ns))
+			snprintf(was, sizeof(was), "%lld", (long long)json_integer_value(ns));
+		else if (ns)
+			snprintf(was, sizeof(was), "not an integer");
+		ob->next_seq = ob->n ? ob->r[ob->n - 1].seq + 1 : 1;
+		printf("wardd: %s: next_seq %s is invalid: the report counter restarts at %llu\n", path, was,
+		       (unsigned long long)ob->next_seq);
+		fflush(stdout);
+		repair = true;
 	}
 	v = json_object_get(doc, "last");
 	if (v) {
 		e = parse_report(v, false, &ob->last, m);
 		ob->has_last = !e;
+	}
+	if (!e && repair) {
+		struct ward_msg ignored;
+
+		if (outbox_save(cfg, ob, &ignored))
+			printf("wardd: could not save the repaired outbox: %s\n", ignored.text);
 	}
 out:
 	json_decref(doc);
@@ -294,6 +334,11 @@ ward_err agent_outbox_append(const struct agent_config *cfg, const char *stage, 
 		goto out;
 	if (dedupe && ob->has_last && same_report(&ob->last, &r))
 		goto out; /* said already */
+	if (ob->next_seq >= SEQ_MAX) {
+		e = ward_msg_set(m, WARD_E_TOOBIG, "outbox: report numbers are used up (next seq %llu)",
+				 (unsigned long long)ob->next_seq);
+		goto out;
+	}
 	if (ob->n == AGENT_OUTBOX_MAX) {
 		printf("wardd: outbox full: dropped report %llu (%s %s), the oldest\n",
 		       (unsigned long long)ob->r[0].seq, ob->r[0].stage, ob->r[0].target);
@@ -369,8 +414,7 @@ static ward_err batch_body(const struct outbox *ob, size_t batch, char **body, s
 	return WARD_OK;
 }
 
-/* Drop what the server holds (seq <= last) and keep next_seq above it. *taken: how many went. */
-static ward_err outbox_ack(const struct agent_config *cfg, uint64_t last, size_t *taken, struct ward_msg *m)
+ward_err agent_outbox_ack(const struct agent_config *cfg, uint64_t last, size_t *taken, struct ward_msg *m)
 {
 	struct outbox *ob = calloc(1, sizeof(*ob));
 	size_t k = 0;
@@ -385,13 +429,21 @@ static ward_err outbox_ack(const struct agent_config *cfg, uint64_t last, size_t
 		e = outbox_load(cfg, ob, m);
 	if (e)
 		goto out;
+	/* next_seq <= SEQ_MAX: the sum cannot wrap; last + 1 <= SEQ_MAX afterwards */
+	if (last >= ob->next_seq + SEQ_JUMP_MAX || last >= SEQ_MAX) {
+		e = ward_msg_set(m, WARD_E_PARSE,
+				 "ward-server says it holds reports up to %llu, far beyond this device's next seq "
+				 "%llu: protocol error, the outbox is kept as it is",
+				 (unsigned long long)last, (unsigned long long)ob->next_seq);
+		goto out;
+	}
 	while (k < ob->n && ob->r[k].seq <= last)
 		k++;
 	if (k == 0 && ob->next_seq > last)
 		goto out; /* nothing changes */
 	memmove(&ob->r[0], &ob->r[k], sizeof(ob->r[0]) * (ob->n - k));
 	ob->n -= k;
-	if (last < UINT64_MAX && ob->next_seq <= last)
+	if (ob->next_seq <= last)
 		ob->next_seq = last + 1;
 	e = outbox_save(cfg, ob, m);
 	if (!e)
@@ -500,7 +552,7 @@ ward_err agent_outbox_flush(const struct agent_config *cfg, size_t *sent, size_t
 			ward_msg_prefix(m, e, "report answer: ");
 			break;
 		}
-		e = outbox_ack(cfg, last_seq, &taken, m);
+		e = agent_outbox_ack(cfg, last_seq, &taken, m);
 		if (e)
 			break;
 		total += accepted <= count ? (size_t)accepted : count;

@@ -63,6 +63,16 @@ ward_err agent_outbox_count(const struct agent_config *cfg, size_t *n, struct wa
 ward_err agent_outbox_flush(const struct agent_config *cfg, size_t *sent, size_t *left,
 			    struct ward_msg *m) WARD_MUST_USE;
 
+/*
+ * What a reply's last_seq does to the outbox (called by agent_outbox_flush):
+ * drop the reports the server holds (seq <= last) and keep the next seq above
+ * it; *taken gets how many went. A last_seq this device cannot have sent (at
+ * or past its next seq + 2^32, or 2^53) is a protocol error: WARD_E_PARSE,
+ * and the outbox is left as it was.
+ */
+ward_err agent_outbox_ack(const struct agent_config *cfg, uint64_t last, size_t *taken,
+			  struct ward_msg *m) WARD_MUST_USE;
+
 /* Append (and with AGENT_REPORT_SEND, send): never fails, see above. A
  * report without a target (say, about the factory image) is not made. */
 void agent_report(const struct agent_config *cfg, const char *stage, const char *target,

@@ -5,8 +5,13 @@
  *          "slots": {"A": {"state", "version", "target", "sha256", "length", "reason",
  *                          "written"}, "B": {...}},
  *          "refused": [{"sha256", "target", "kind": "rolled-back" | "failed", "reason",
- *                       "reported"}]}
+ *                       "reported", "readback": true}]}
  * ("written" and "refused" are optional: files of earlier versions lack them.)
+ * A "failed" entry is an image that did not read back from the slot after a
+ * download verified from byte 0 and carries "readback": true. Earlier versions
+ * also refused images whose download merely failed (a 404, no room, a stale
+ * prefix): a "failed" entry without "readback" is one of those, and is
+ * forgotten at load, so that the image is tried again.
  * Loading is strict (unknown state names, oversized strings and a file over
  * 64 KiB are refused): a corrupt state file is reported, never guessed at.
  */
@@ -118,6 +123,7 @@ ward_err agent_state_load(const struct agent_config *cfg, struct agent_state *st
 		}
 		json_array_foreach(list, i, v) {
 			struct agent_refused *r = &st->refused[st->nrefused++];
+			json_t *rb = json_object_get(v, "readback");
 			char kind[16];
 			int reported = 0;
 
@@ -132,10 +138,18 @@ ward_err agent_state_load(const struct agent_config *cfg, struct agent_state *st
 				e = ward_json_get_bool(v, "reported", "state.json refused", &reported, m);
 			if (!e && strcmp(kind, "rolled-back") && strcmp(kind, "failed"))
 				e = ward_msg_set(m, WARD_E_PARSE, "%s: unknown kind of refused image \"%s\"", path, kind);
+			if (!e && rb && !json_is_boolean(rb))
+				e = ward_msg_set(m, WARD_E_PARSE,
+						 "%s: \"readback\" of a refused image must be true or false", path);
 			if (e)
 				goto out;
 			r->reported = reported;
 			r->rolled_back = !strcmp(kind, "rolled-back");
+			if (!r->rolled_back && !json_is_true(rb)) {
+				/* an earlier version's refusal of a failed download: forgotten (see above) */
+				memset(r, 0, sizeof(*r));
+				st->nrefused--;
+			}
 		}
 	}
 out:
@@ -169,11 +183,12 @@ ward_err agent_state_save(const struct agent_config *cfg, const struct agent_sta
 	}
 	refused = json_array();
 	for (size_t i = 0; i < st->nrefused && i < AGENT_REFUSED_MAX; i++)
-		json_array_append_new(refused, json_pack("{s:s,s:s,s:s,s:s,s:b}", "sha256", st->refused[i].sha256,
+		json_array_append_new(refused, json_pack("{s:s,s:s,s:s,s:s,s:b,s:b}", "sha256", st->refused[i].sha256,
 							 "target", st->refused[i].target, "kind",
 							 st->refused[i].rolled_back ? "rolled-back" : "failed",
 							 "reason", st->refused[i].reason, "reported",
-							 st->refused[i].reported));
+							 st->refused[i].reported, "readback",
+							 !st->refused[i].rolled_back));
 	doc = json_pack("{s:i,s:s,s:o,s:o}", "format", 1, "floor", st->floor, "slots", slots, "refused",
 			refused);
 	if (!doc)

@@ -36,14 +36,15 @@ struct agent_slot_info {
 	uint64_t written;                   /* writing: bytes of the image durable (fsynced) in the slot */
 };
 
-/* An image that failed on this device (rolled back, or its install failed):
- * `wardd update` does not install it again. */
+/* An image that failed on this device (rolled back, or did not read back from
+ * the slot after a download verified from byte 0): `wardd update` does not
+ * install it again. A download that failed is not a reason (agent/install.c). */
 #define AGENT_REFUSED_MAX 16
 struct agent_refused {
 	char sha256[65];   /* hex: which image */
 	char target[256];  /* its TUF target path */
 	char reason[256];  /* what happened to it here */
-	bool rolled_back;  /* it rolled back (else: its install failed) */
+	bool rolled_back;  /* it rolled back (else: it did not read back after a verified download) */
 	bool reported;     /* the refusal to install it again was reported */
 };
 
@@ -60,9 +61,10 @@ ward_err agent_state_load(const struct agent_config *cfg, struct agent_state *st
 ward_err agent_state_save(const struct agent_config *cfg, const struct agent_state *st,
 			  struct ward_msg *m) WARD_MUST_USE;
 const char *agent_slot_state_name(enum agent_slot_state s);
-/* Remember that the image in st->slot[slot] rolled back or failed to install
- * here (why: what happened); the oldest entry goes when the list is full.
- * No-op for a slot without a hash. */
+/* Remember that the image in st->slot[slot] rolled back, or did not read back
+ * after a download verified from byte 0 (rolled_back false), here (why: what
+ * happened); the oldest entry goes when the list is full. No-op for a slot
+ * without a hash. */
 void agent_state_refuse(struct agent_state *st, int slot, bool rolled_back, const char *why);
 /* The entry for the image whose sha256 is hex, or NULL. */
 struct agent_refused *agent_state_refused(struct agent_state *st, const char *hex);

@@ -19,9 +19,12 @@
  *
  * Reports (agent/report.h): a refusal is reported "failed" with its reason,
  * once while it stays the same (dedupe); a network failure is not a refusal
- * and is not reported. An image that rolled back or failed to install on
- * this device (state.json "refused") is not installed again: that is reported
- * "failed" once, and refused at every update.
+ * and is not reported. An image that rolled back on this device, or did not
+ * read back from its slot after a download verified from byte 0 (state.json
+ * "refused", agent/install.c), is not installed again: that is reported
+ * "failed" once, and refused at every update. A download that failed (the
+ * target not found, bad hashes, no room, ...) is reported "failed" by the
+ * pipeline and is not a refusal: the next update tries again.
  */
 #include <stdio.h>
 #include <string.h>

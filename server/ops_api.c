@@ -134,9 +134,7 @@ void srv_ops_login(struct evhttp_request *req, struct srv *s)
 			ward_wipe((char *)json_string_value(json_object_get(o, "token")), SRV_OP_TOKEN_CHARS);
 		json_decref(o);
 		if (text) {
-			srv_reply(req, 200, "OK", "application/json", text, strlen(text));
-			ward_wipe(text, strlen(text));
-			free(text);
+			srv_reply_secret(req, "application/json", text, strlen(text)); /* consumes text */
 		} else {
 			srv_error(req, 500, "Internal Server Error", "cannot encode the reply");
 		}

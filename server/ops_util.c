@@ -48,11 +48,44 @@ bool srv_is_json(struct evhttp_request *req)
 void srv_wipe_input(struct evhttp_request *req)
 {
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
-	size_t len = evbuffer_get_length(in);
-	unsigned char *p = len ? evbuffer_pullup(in, -1) : NULL;
+	struct evbuffer_iovec one[8], *v = one;
+	int n = in ? evbuffer_peek(in, -1, NULL, NULL, 0) : 0;
 
-	if (p)
-		ward_wipe(p, len);
+	/* in place, chain by chain: a pullup would copy the body and free the old chains unwiped */
+	if (n <= 0)
+		return;
+	if ((size_t)n > sizeof(one) / sizeof(one[0]) && !(v = calloc((size_t)n, sizeof(*v))))
+		return;
+	n = evbuffer_peek(in, -1, NULL, v, n);
+	for (int i = 0; i < n; i++)
+		ward_wipe(v[i].iov_base, v[i].iov_len);
+	if (v != one)
+		free(v);
+}
+
+static void wipe_free(const void *data, size_t len, void *arg)
+{
+	(void)arg;
+	ward_wipe((void *)data, len);
+	free((void *)data);
+}
+
+void srv_reply_secret(struct evhttp_request *req, const char *ctype, char *body, size_t len)
+{
+	struct evbuffer *b = evbuffer_new();
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+
+	if (!b || evbuffer_add_reference(b, body, len, wipe_free, NULL) != 0) {
+		wipe_free(body, len, NULL);
+		if (b)
+			evbuffer_free(b);
+		srv_error(req, 500, "Internal Server Error", "cannot send the reply");
+		return;
+	}
+	evhttp_add_header(h, "Content-Type", ctype);
+	evhttp_add_header(h, "Cache-Control", "no-store");
+	evhttp_send_reply(req, 200, "OK", b); /* moves the reference: wiped once libevent has sent it */
+	evbuffer_free(b);
 }
 
 void srv_unauthorized(struct evhttp_request *req, const char *why)

@@ -132,6 +132,9 @@ void srv_reply_json(struct evhttp_request *req, json_t *o);
 bool srv_is_json(struct evhttp_request *req);
 /* Overwrite the request body where evhttp keeps it (it held a secret). */
 void srv_wipe_input(struct evhttp_request *req);
+/* Reply 200 with body (malloc'd, consumed) that holds a secret: libevent sends it from
+ * this very memory, which is wiped and freed once sent (no copy left behind). */
+void srv_reply_secret(struct evhttp_request *req, const char *ctype, char *body, size_t len);
 /* 401 with WWW-Authenticate: Bearer. */
 void srv_unauthorized(struct evhttp_request *req, const char *why);
 /* The operator behind the bearer token; on refusal replies (401/503) and returns false. */

@@ -15,7 +15,14 @@ trusts it), forwards every request to the real server with the device's
 client certificate, and can cut the image after N bytes, ignore Range, serve
 different bytes on a resume, or trickle the image so that wardd can be
 killed in the middle. Every request it saw is recorded (path, Range, status,
-body bytes sent), so the tests can assert what was fetched.
+body bytes sent), so the tests can assert what was fetched. It can also
+rewrite the last_seq of the server's replies to reports (a lying server).
+
+A download that fails (the image not found, bytes that do not verify) is
+reported "failed" but does not make the image refused on the device: the next
+update tries again. A resume whose result does not verify is retried from
+byte 0 in the same run. Only a rollback (or a read-back mismatch after a
+verified download) makes an image refused.
 
 The world (release, fleet, enrolled device) is test_director.World.
 """
@@ -55,6 +62,8 @@ class Proxy:
         self.cut: list[int] = []          # per target request, in order: cut after N body bytes
         self.ignore_range = False         # strip Range before asking the server
         self.tamper_resume = False        # flip bytes of a ranged answer
+        self.tamper_all = False           # flip bytes of every target answer
+        self.report_last_seq = None       # rewrite the last_seq of report replies to this
         self.trickle = 0.0                # seconds between 16 KiB pieces of a target
         self.sent_target = 0              # target body bytes sent, all requests
         up = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -106,8 +115,13 @@ class Proxy:
         with self.lock:
             self.log.append(entry)
             cut = self.cut.pop(0) if target and self.cut else None
-        if target and self.tamper_resume and status == 206:
+        if target and (self.tamper_all or (self.tamper_resume and status == 206)):
             data = bytes(b ^ 0x55 for b in data[:4096]) + data[4096:]
+        if h.path == "/api/v1/device/report" and status == 200 and self.report_last_seq is not None:
+            doc = json.loads(data)
+            entry["last_seq"] = doc["last_seq"]
+            doc["last_seq"] = self.report_last_seq
+            data = json.dumps(doc).encode()
         h.send_response(status)
         for k in ("content-type", "content-range", "accept-ranges"):
             if k in rh:
@@ -466,30 +480,182 @@ def test_server_ignoring_range_restarts_from_zero(proxied):
     assert w.dev.slot_state("B") == "trial"
 
 
-def test_different_bytes_on_resume_are_refused(proxied):
+def refused_images(w: World) -> list[dict]:
+    return (w.dev.state() or {}).get("refused", [])
+
+
+def test_different_bytes_on_resume_are_fetched_again_from_zero(proxied):
+    """The rest of a resumed download does not verify: the whole image again, same run."""
     w, px = proxied
     n = 120_000
+    size = len(w.v2.data)
     w.assign(w.v2)
     px.cut = [n]
     assert w.update().returncode == 1
     px.tamper_resume = True
+    p = ok(w.update())
+    assert "does not verify" in p.stdout and "fetching the whole image again" in p.stdout, p.stdout
+    t = px.targets()
+    assert [(e["range"], e["status"], e["sent"]) for e in t] == [
+        (None, 200, n), (f"bytes={n}-", 206, size - n), (None, 200, size)]
+    assert w.dev.slot_bytes("B")[:size] == w.v2.data
+    assert w.dev.slot_state("B") == "trial"
+    assert refused_images(w) == []
+    assert stages(w) == ["downloading", "downloading", "installed"]
+    assert w.dev.power_on() == "B"
+    ok(w.dev.confirm())
+
+
+def test_corrupt_resume_prefix_is_fetched_again_from_zero(proxied):
+    """The prefix held in the slot went bad between runs: dropped, the image fetched from 0."""
+    w, px = proxied
+    n = 200_000
+    size = len(w.v2.data)
+    w.assign(w.v2)
+    px.cut = [n]
+    assert w.update().returncode == 1
+    assert w.dev.state()["slots"]["B"]["written"] == n
+    path = w.dev.slot_paths["B"]
+    data = bytearray(path.read_bytes())
+    data[1000:1100] = bytes(b ^ 0xff for b in data[1000:1100])
+    path.write_bytes(bytes(data))
+    p = ok(w.update())
+    assert f"resuming the download of {w.v2.name} at byte {n}" in p.stdout, p.stdout
+    assert "fetching the whole image again" in p.stdout, p.stdout
+    t = px.targets()
+    assert [(e["range"], e["status"]) for e in t] == [(None, 200), (f"bytes={n}-", 206), (None, 200)]
+    assert t[-1]["sent"] == size
+    assert w.dev.slot_bytes("B")[:size] == w.v2.data
+    assert w.dev.slot_state("B") == "trial"
+    assert refused_images(w) == []
+
+
+def test_bytes_that_do_not_verify_fail_without_refusing_the_image(proxied):
+    """A download from byte 0 that does not verify: failed, slot bad, tried again at the next update."""
+    w, px = proxied
+    w.assign(w.v2)
+    px.tamper_all = True
     p = w.update()
     assert p.returncode == 1 and "sha256" in p.stderr, (p.stdout, p.stderr)
+    assert "fetching the whole image again" not in p.stdout  # nothing was resumed
     s = w.dev.status_json()
     assert s["slots"]["B"]["state"] == "bad"
     assert s["bootloader"]["trial"] is None and s["bootloader"]["next"] == "A"
-    assert w.dev.power_on() == "A"
+    assert refused_images(w) == []
     rows = recorded(w)
-    assert [r[1] for r in rows] == ["downloading", "downloading", "failed"]
-    assert "sha256" in rows[-1][4]
-    # and it is not fetched again when the director names it again
-    px.tamper_resume = False
+    assert [r[1] for r in rows] == ["downloading", "failed"] and "sha256" in rows[-1][4], rows
+    # the server withdrew the assignment on "failed"; assigned again, it installs
+    px.tamper_all = False
     w.assign(w.v2)
-    fetched = len(px.targets())
+    p = ok(w.update())
+    assert "installing" in p.stdout
+    assert w.dev.slot_bytes("B")[:len(w.v2.data)] == w.v2.data
+    assert w.dev.slot_state("B") == "trial"
+    assert stages(w) == ["downloading", "failed", "downloading", "installed"]
+    assert w.dev.power_on() == "B"
+    ok(w.dev.confirm())
+
+
+def test_image_not_found_fails_once_and_installs_when_it_is_back(world):
+    """DIR/repo/targets moved aside (a repository being re-synced): failed, not refused."""
+    w = world
+    w.assign(w.v2)
+    targets = w.fleet.dir / "repo" / "targets"
+    aside = targets.with_name("targets.aside")
+    targets.rename(aside)
+    try:
+        p = w.update()
+    finally:
+        aside.rename(targets)
+    assert p.returncode == 1, (p.stdout, p.stderr)
+    assert w.v2.name in p.stderr, p.stderr
+    assert w.dev.slot_state("B") == "bad"
+    assert w.dev.status_json()["bootloader"]["trial"] is None
+    assert refused_images(w) == []
+    rows = recorded(w)
+    assert [r[1] for r in rows] == ["downloading", "failed"], rows
+    # assigned again (the failure withdrew it): the next update installs
+    w.assign(w.v2)
+    p = ok(w.update())
+    assert "installing" in p.stdout and "before" not in p.stderr
+    assert w.dev.slot_bytes("B")[:len(w.v2.data)] == w.v2.data
+    assert w.dev.slot_state("B") == "trial"
+    assert stages(w) == ["downloading", "failed", "downloading", "installed"]
+    assert w.dev.power_on() == "B"
+    ok(w.dev.confirm())
+    assert w.dev.state()["floor"] == "2.0.0"
+
+
+def test_rolled_back_image_stays_refused_after_a_failed_download_elsewhere(world):
+    """Failed downloads are retried, a rollback is not: both in one device's life."""
+    w = world
+    w.assign(w.v2)
+    ok(w.update())
+    w.dev.set_health("fail")
+    assert w.dev.power_on() == "B"
+    ok(w.dev.confirm())
+    assert w.dev.power_on() == "A"
+    ok(w.dev.confirm())
+    assert [r["kind"] for r in refused_images(w)] == ["rolled-back"]
+    w.assign(w.v2)
     p = w.update()
-    assert p.returncode == 1 and "failed to install on this device before" in p.stderr, p.stderr
-    assert len(px.targets()) == fetched
-    assert stages(w)[-1] == "failed"
+    assert p.returncode == 1 and "rolled back on this device before" in p.stderr, p.stderr
+    # v1 cannot be fetched once: retried, it installs; v2 stays refused
+    w.dev.set_health("pass")
+    w.assign(w.v1)
+    targets = w.fleet.dir / "repo" / "targets"
+    aside = targets.with_name("targets.aside")
+    targets.rename(aside)
+    try:
+        assert w.update().returncode == 1
+    finally:
+        aside.rename(targets)
+    assert [r["kind"] for r in refused_images(w)] == ["rolled-back"]
+    w.assign(w.v1)
+    ok(w.update())
+    assert w.dev.slot_state("B") == "trial"
+
+
+# ---- a server that lies about what it holds --------------------------------------------
+
+@pytest.mark.parametrize("last_seq", [2**63 - 1, 2**53, 2**32 + 3])
+def test_report_reply_beyond_bounds_changes_nothing(proxied, last_seq):
+    w, px = proxied
+    w.assign(w.v2)
+    px.report_last_seq = last_seq
+    p = ok(w.update())  # a report that cannot be sent does not fail the install
+    assert "protocol error" in p.stdout, p.stdout
+    box = json.loads((w.dev.state_dir / "reports.json").read_text())
+    assert [r["stage"] for r in box["reports"]] == ["downloading", "installed"]
+    assert [r["seq"] for r in box["reports"]] == [1, 2] and box["next_seq"] == 3
+    p = w.dev.run("report")
+    assert p.returncode == 1 and "protocol error" in p.stderr, (p.stdout, p.stderr)
+    # an honest reply again: the outbox goes (the server held them: a replay), reporting goes on
+    px.report_last_seq = None
+    p = send(w)
+    assert "0 waiting" in p.stdout, p.stdout
+    assert stages(w) == ["downloading", "installed"]
+    assert w.dev.power_on() == "B"
+    ok(w.dev.confirm())
+    ok(w.dev.run("checkin"))
+    rows = recorded(w)
+    assert [r[1] for r in rows] == ["downloading", "installed", "booted", "healthy"]
+    assert [r[0] for r in rows] == [1, 2, 3, 4]
+    assert json.loads((w.dev.state_dir / "reports.json").read_text())["next_seq"] == 5
+
+
+def test_outbox_with_invalid_next_seq_is_repaired(world):
+    """What the old overflow left behind (a negative next_seq) no longer stops reporting."""
+    w = world
+    w.dev.state_dir.mkdir(parents=True, exist_ok=True)
+    (w.dev.state_dir / "reports.json").write_text(json.dumps(
+        {"format": 1, "next_seq": -(2**63), "dropped": 0, "reports": []}))
+    w.assign(w.v2)
+    p = ok(w.update())
+    assert "next_seq -9223372036854775808 is invalid: the report counter restarts at 1" in p.stdout, p.stdout
+    assert stages(w) == ["downloading", "installed"]
+    assert outbox(w) == []
+    assert json.loads((w.dev.state_dir / "reports.json").read_text())["next_seq"] == 3
 
 
 def test_killed_in_the_middle_resumes_from_the_last_checkpoint(proxied):

@@ -6,9 +6,11 @@
  * increase and survive reloads, the outbox keeps at most AGENT_OUTBOX_MAX
  * reports (the oldest dropped and counted), dedupe skips a repeated report
  * only, reasons are cut to 200 bytes at a character boundary and cleaned to
- * valid UTF-8, a corrupt outbox is an error (never guessed at), flushing
- * needs a [server], and state.json keeps "written" and "refused" (and
- * accepts a file without them).
+ * valid UTF-8, a corrupt outbox is an error (never guessed at) but an
+ * invalid next_seq is repaired, a server's last_seq is believed only within
+ * bounds (2^32 past next_seq, below 2^53), flushing needs a [server], and
+ * state.json keeps "written" and "refused" (and accepts a file without them,
+ * forgetting an earlier version's refusal of a merely failed download).
  */
 #include <limits.h>
 #include <setjmp.h>
@@ -154,24 +156,160 @@ static void test_reason_cut_and_cleaned(void **state)
 	json_decref(doc);
 }
 
+static void write_file(struct fx *f, const char *name, const char *text)
+{
+	char path[PATH_MAX + 16];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/%s", f->dir, name);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs(text, fp);
+	assert_int_equal(fclose(fp), 0);
+}
+
+static char *read_text(struct fx *f, const char *name)
+{
+	char path[PATH_MAX + 16];
+	struct ward_buf b;
+	char *s;
+
+	snprintf(path, sizeof(path), "%s/%s", f->dir, name);
+	assert_int_equal(ward_file_read(path, 1 << 20, &b, NULL), WARD_OK);
+	s = calloc(1, b.len + 1);
+	assert_non_null(s);
+	memcpy(s, b.p, b.len);
+	ward_buf_free(&b);
+	return s;
+}
+
+static json_int_t next_seq(struct fx *f)
+{
+	json_t *doc = load_outbox(f);
+	json_int_t v = json_integer_value(json_object_get(doc, "next_seq"));
+
+	json_decref(doc);
+	return v;
+}
+
 static void test_corrupt_outbox_is_an_error(void **state)
 {
 	struct fx *f = *state;
 	struct ward_msg m = {{0}};
-	char path[PATH_MAX + 16];
-	FILE *fp;
 	size_t n;
 
-	snprintf(path, sizeof(path), "%s/reports.json", f->dir);
-	fp = fopen(path, "w");
-	assert_non_null(fp);
-	fputs("{\"format\": 1, \"next_seq\": 3, \"dropped\": 0, \"reports\": [{\"seq\": 5, \"time\": 1, "
-	      "\"stage\": \"failed\", \"target\": \"t\", \"version\": \"\", \"reason\": \"\"}]}",
-	      fp);
-	fclose(fp);
+	/* reports out of order: the reports themselves are not guessed at */
+	write_file(f, "reports.json",
+		   "{\"format\": 1, \"next_seq\": 9, \"dropped\": 0, \"reports\": ["
+		   "{\"seq\": 5, \"time\": 1, \"stage\": \"failed\", \"target\": \"t\", \"version\": \"\", \"reason\": \"\"},"
+		   "{\"seq\": 4, \"time\": 1, \"stage\": \"failed\", \"target\": \"t\", \"version\": \"\", \"reason\": \"\"}]}");
 	assert_int_equal(agent_outbox_count(&f->cfg, &n, &m), WARD_E_PARSE);
 	assert_non_null(strstr(m.text, "outbox"));
 	assert_int_not_equal(agent_outbox_append(&f->cfg, AGENT_STAGE_FAILED, "t", "", "", false, NULL, &m), WARD_OK);
+	write_file(f, "reports.json", "{\"format\": 1, \"next_seq\": ");
+	assert_int_equal(agent_outbox_count(&f->cfg, &n, &m), WARD_E_PARSE);
+}
+
+/* A next_seq that is negative, zero, too large, missing or not above the reports is repaired. */
+static void test_invalid_next_seq_is_repaired(void **state)
+{
+	static const struct {
+		const char *next;   /* the next_seq member, as written */
+		bool reports;       /* reports 5 and 7 in the file */
+		json_int_t want;    /* next_seq after the repair */
+	} cases[] = {
+		{"\"next_seq\": -9223372036854775808,", true, 8}, /* what the overflow left behind */
+		{"\"next_seq\": -1,", false, 1},
+		{"\"next_seq\": 0,", true, 8},
+		{"\"next_seq\": 3,", true, 8},                     /* not above the reports */
+		{"\"next_seq\": 7,", true, 8},
+		{"\"next_seq\": 9007199254740993,", false, 1},     /* 2^53 + 1 */
+		{"\"next_seq\": \"12\",", true, 8},
+		{"", true, 8},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct fx *f = *state;
+		struct ward_msg m = {{0}};
+		char text[1024];
+		uint64_t seq = 0;
+		size_t n = 99;
+
+		snprintf(text, sizeof(text),
+			 "{\"format\": 1, %s \"dropped\": 0, \"reports\": [%s]}", cases[i].next,
+			 cases[i].reports
+				 ? "{\"seq\": 5, \"time\": 1, \"stage\": \"failed\", \"target\": \"t\", \"version\": \"\", \"reason\": \"\"},"
+				   "{\"seq\": 7, \"time\": 1, \"stage\": \"booted\", \"target\": \"t\", \"version\": \"\", \"reason\": \"\"}"
+				 : "");
+		write_file(f, "reports.json", text);
+		assert_int_equal(agent_outbox_count(&f->cfg, &n, &m), WARD_OK);
+		assert_int_equal(n, cases[i].reports ? 2 : 0);
+		assert_int_equal(next_seq(f), cases[i].want); /* saved repaired at once */
+		assert_int_equal(agent_outbox_append(&f->cfg, AGENT_STAGE_FAILED, "t", "1", "x", false, &seq, &m),
+				 WARD_OK);
+		assert_int_equal(seq, (uint64_t)cases[i].want);
+		assert_int_equal(next_seq(f), cases[i].want + 1);
+	}
+}
+
+/* The reply that used to overflow next_seq: refused, the outbox untouched, reporting goes on. */
+static void test_ack_out_of_bounds_is_refused(void **state)
+{
+	struct fx *f = *state;
+	struct ward_msg m = {{0}};
+	uint64_t seq = 0;
+	size_t taken = 99, n = 0;
+	char *before, *after;
+	static const uint64_t bad[] = {INT64_MAX, UINT64_MAX, (uint64_t)1 << 53, 3 + ((uint64_t)1 << 32)};
+
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(agent_outbox_append(&f->cfg, AGENT_STAGE_DOWNLOADING, "fw.img", "1.0", "", false,
+						     &seq, &m),
+				 WARD_OK);
+	before = read_text(f, "reports.json");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(agent_outbox_ack(&f->cfg, bad[i], &taken, &m), WARD_E_PARSE);
+		assert_non_null(strstr(m.text, "protocol error"));
+		assert_int_equal(taken, 0);
+		after = read_text(f, "reports.json");
+		assert_string_equal(after, before);
+		free(after);
+	}
+	free(before);
+	assert_int_equal(agent_outbox_count(&f->cfg, &n, &m), WARD_OK);
+	assert_int_equal(n, 2);
+	/* the furthest jump allowed: next_seq (3) + 2^32 - 1 */
+	assert_int_equal(agent_outbox_ack(&f->cfg, 2 + ((uint64_t)1 << 32), &taken, &m), WARD_OK);
+	assert_int_equal(taken, 2);
+	assert_int_equal(next_seq(f), (json_int_t)(3 + ((uint64_t)1 << 32)));
+	assert_int_equal(agent_outbox_append(&f->cfg, AGENT_STAGE_BOOTED, "fw.img", "1.0", "", false, &seq, &m),
+			 WARD_OK);
+	assert_int_equal(seq, 3 + ((uint64_t)1 << 32));
+	/* what the server holds already changes nothing */
+	assert_int_equal(agent_outbox_ack(&f->cfg, 1, &taken, &m), WARD_OK);
+	assert_int_equal(taken, 0);
+	assert_int_equal(agent_outbox_count(&f->cfg, &n, &m), WARD_OK);
+	assert_int_equal(n, 1);
+}
+
+/* next_seq never passes 2^53: the last jumps are bounded, then numbers run out (an error, no wrap). */
+static void test_seq_never_passes_2_53(void **state)
+{
+	struct fx *f = *state;
+	struct ward_msg m = {{0}};
+	uint64_t seq = 0;
+	size_t taken = 0;
+
+	write_file(f, "reports.json", "{\"format\": 1, \"next_seq\": 9007199254740980, \"dropped\": 0, \"reports\": []}");
+	assert_int_equal(agent_outbox_ack(&f->cfg, (uint64_t)1 << 53, &taken, &m), WARD_E_PARSE);
+	assert_int_equal(agent_outbox_ack(&f->cfg, ((uint64_t)1 << 53) - 2, &taken, &m), WARD_OK);
+	assert_int_equal(next_seq(f), (json_int_t)((uint64_t)1 << 53) - 1);
+	assert_int_equal(agent_outbox_append(&f->cfg, AGENT_STAGE_FAILED, "t", "", "a", false, &seq, &m), WARD_OK);
+	assert_int_equal(seq, ((uint64_t)1 << 53) - 1);
+	assert_int_equal(next_seq(f), (json_int_t)((uint64_t)1 << 53));
+	assert_int_equal(agent_outbox_append(&f->cfg, AGENT_STAGE_FAILED, "t", "", "b", false, &seq, &m),
+			 WARD_E_TOOBIG);
+	assert_int_equal(next_seq(f), (json_int_t)((uint64_t)1 << 53));
 }
 
 static void test_state_refused_and_written(void **state)
@@ -208,6 +346,47 @@ static void test_state_refused_and_written(void **state)
 	assert_null(agent_state_refused(&back, ""));
 }
 
+/* An earlier version refused images whose download merely failed: those entries are forgotten. */
+static void test_state_forgets_failed_downloads(void **state)
+{
+	struct fx *f = *state;
+	struct ward_msg m = {{0}};
+	struct agent_state st;
+	char hex[65];
+
+	write_file(f, "state.json",
+		   "{\"format\": 1, \"floor\": \"\", \"slots\": {"
+		   "\"A\": {\"state\": \"good\", \"version\": \"1.0\", \"target\": \"a\", \"sha256\": \"\", \"length\": 0, \"reason\": \"\"},"
+		   "\"B\": {\"state\": \"bad\", \"version\": \"2.0\", \"target\": \"b\", \"sha256\": \"\", \"length\": 9, \"reason\": \"\"}},"
+		   "\"refused\": ["
+		   "{\"sha256\": \"01\", \"target\": \"a\", \"kind\": \"failed\", \"reason\": \"404\", \"reported\": true},"
+		   "{\"sha256\": \"02\", \"target\": \"b\", \"kind\": \"rolled-back\", \"reason\": \"health\", \"reported\": true},"
+		   "{\"sha256\": \"03\", \"target\": \"c\", \"kind\": \"failed\", \"reason\": \"readback\", \"reported\": false, \"readback\": true},"
+		   "{\"sha256\": \"04\", \"target\": \"d\", \"kind\": \"failed\", \"reason\": \"x\", \"reported\": false, \"readback\": false}]}");
+	assert_int_equal(agent_state_load(&f->cfg, &st, &m), WARD_OK);
+	assert_int_equal(st.nrefused, 2);
+	assert_null(agent_state_refused(&st, "01"));
+	assert_true(agent_state_refused(&st, "02")->rolled_back);
+	assert_false(agent_state_refused(&st, "03")->rolled_back);
+	assert_null(agent_state_refused(&st, "04"));
+	/* what this version refuses survives a save and a load */
+	snprintf(hex, sizeof(hex), "%064d", 5);
+	snprintf(st.slot[1].sha256, sizeof(st.slot[1].sha256), "%s", hex);
+	agent_state_refuse(&st, 1, false, "does not read back");
+	assert_int_equal(agent_state_save(&f->cfg, &st, &m), WARD_OK);
+	assert_int_equal(agent_state_load(&f->cfg, &st, &m), WARD_OK);
+	assert_int_equal(st.nrefused, 3);
+	assert_non_null(agent_state_refused(&st, hex));
+	assert_non_null(agent_state_refused(&st, "03"));
+	/* "readback" that is not a boolean is a corrupt file */
+	write_file(f, "state.json",
+		   "{\"format\": 1, \"floor\": \"\", \"slots\": {"
+		   "\"A\": {\"state\": \"good\", \"version\": \"1.0\", \"target\": \"a\", \"sha256\": \"\", \"length\": 0, \"reason\": \"\"},"
+		   "\"B\": {\"state\": \"bad\", \"version\": \"2.0\", \"target\": \"b\", \"sha256\": \"\", \"length\": 9, \"reason\": \"\"}},"
+		   "\"refused\": [{\"sha256\": \"01\", \"target\": \"a\", \"kind\": \"failed\", \"reason\": \"r\", \"reported\": true, \"readback\": 1}]}");
+	assert_int_equal(agent_state_load(&f->cfg, &st, &m), WARD_E_PARSE);
+}
+
 static void test_state_without_new_fields(void **state)
 {
 	struct fx *f = *state;
@@ -236,6 +415,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bounded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reason_cut_and_cleaned, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_outbox_is_an_error, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_invalid_next_seq_is_repaired, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ack_out_of_bounds_is_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_seq_never_passes_2_53, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state_forgets_failed_downloads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_state_refused_and_written, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_state_without_new_fields, setup, teardown),
 	};
