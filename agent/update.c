@@ -206,8 +206,19 @@ ward_err agent_update(const struct agent_config *cfg, bool *installed, struct wa
 			goto out;
 		}
 		/* already running it, or already written and waiting: nothing to do */
+		/* ... and say so, once per offer: a campaign that offers a device the image it
+		 * already runs (installed by a bundle, by hand, or by an earlier campaign) learns
+		 * it is healthy without a reinstall. Each new offer is a new director version, so
+		 * the reason names it: repeated updates under one offer are deduped. */
 		if (!strcmp(in.st.slot[in.booted].sha256, hex)) {
+			char why[96];
+
 			printf("up to date: slot %s runs %s %s\n", agent_slot_name(in.booted), i->path, version);
+			snprintf(why, sizeof(why), "already running it (director version %llu)",
+				 (unsigned long long)dt->version);
+			if (in.st.slot[in.booted].state == AGENT_SLOT_GOOD)
+				agent_report(cfg, AGENT_STAGE_HEALTHY, i->path, version, why,
+					     AGENT_REPORT_SEND | AGENT_REPORT_DEDUPE);
 			goto out;
 		}
 		if (!strcmp(in.st.slot[in.slot].sha256, hex) &&
@@ -215,6 +226,9 @@ ward_err agent_update(const struct agent_config *cfg, bool *installed, struct wa
 		     in.st.slot[in.slot].state == AGENT_SLOT_AWAITING)) {
 			printf("%s %s is already installed in slot %s\n", i->path, version,
 			       agent_slot_name(in.slot));
+			if (in.st.slot[in.slot].state == AGENT_SLOT_AWAITING)
+				agent_report(cfg, AGENT_STAGE_AWAITING, i->path, version, "",
+					     AGENT_REPORT_SEND | AGENT_REPORT_DEDUPE);
 			goto out;
 		}
 	}

@@ -276,3 +276,31 @@ def test_daemon_checks_in_at_the_servers_interval(world):
     finally:
         d.terminate()
         d.communicate(timeout=30)
+
+
+def test_campaign_for_the_image_a_device_runs_sees_it_healthy(world):
+    """A campaign may offer a device the image it already runs (installed earlier by hand, a
+    bundle or another campaign): wardd does not reinstall it but reports it healthy once, so
+    the campaign's phase can end."""
+    import time
+    w = world
+    w.assign(w.v2)
+    assert w.update().returncode == 0
+    assert w.dev.power_on() == "B"
+    assert w.dev.confirm().returncode == 0
+    assert w.update().returncode == 0  # sends the outbox
+    c = json.loads(w.fleet.ward("campaign", "create", "-c", w.fleet.conf, "--image", w.v2.name,
+                                "--select", "model=cam-2", "--phases", "100", "--max-failure", "0",
+                                "--json").stdout)
+    w.fleet.ward("campaign", "start", c["id"], "-c", w.fleet.conf)
+    p = w.update()
+    assert p.returncode == 0 and "up to date" in p.stdout, (p.stdout, p.stderr)
+    p = w.fleet.ward("campaign", "wait", c["id"], "-c", w.fleet.conf, "--state", "finished",
+                     "--timeout", "20s", ok=None)
+    assert p.returncode == 0, p.stdout + p.stderr
+    rows = w.fleet.sql(f"SELECT stage FROM device_reports WHERE serial = '{SERIAL}' ORDER BY seq")
+    assert [r[0] for r in rows][-2:] == ["healthy", "healthy"], rows
+    # and only once: another update adds nothing
+    n = len(rows)
+    assert w.update().returncode == 0
+    assert len(w.fleet.sql(f"SELECT stage FROM device_reports WHERE serial = '{SERIAL}'")) == n
