@@ -16,6 +16,10 @@
  *   DIR/keys/director.key the director's online ed25519 key (PKCS#8 PEM, 0600)
  *   DIR/ca/director-root.json  the director's TUF root, which devices pin
  *   DIR/ward.db           the registry (migrations applied), audit record "init"
+ *   with --user NAME: DIR/director/image-tuf/ (0700), and `user = NAME` in
+ *                         ward.conf; DIR, ca/, director/, the database, the CRL
+ *                         and its lock then belong to NAME (what ward-server's
+ *                         workers write once they run as NAME); keys stay root's
  *
  * Invariants: init only creates. It refuses a non-empty DIR; every file is
  * created with O_EXCL (never replacing anything), secret files 0600 and the
@@ -31,6 +35,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,7 +134,7 @@ ward_err cli_crl_publish(const struct srv_conf *c, struct srv_store *s, struct w
 
 static const char init_help[] =
     "usage: ward init DIR [--listen ADDR:PORT] [--server-name DNS]\n"
-    "                     [--passphrase-file F | --unencrypted-keys]\n"
+    "                     [--passphrase-file F | --unencrypted-keys] [--user NAME]\n"
     "\n"
     "Create a fleet's deployment directory: the CA (offline root, online issuing CA),\n"
     "ward-server's TLS certificate, an empty CRL, ward.conf and the registry database.\n"
@@ -140,7 +145,9 @@ static const char init_help[] =
     "                          127.0.0.1 is always in it too\n"
     "  --passphrase-file F     the CA root key's passphrase: first line of F (default: ask\n"
     "                          twice on the terminal, or WARD_PASSPHRASE_FILE)\n"
-    "  --unencrypted-keys      store the CA root key unencrypted (tests and demos only)\n";
+    "  --unencrypted-keys      store the CA root key unencrypted (tests and demos only)\n"
+    "  --user NAME             ward-server's workers run as NAME ([server] user); DIR, ca/,\n"
+    "                          director/, the database and the CRL become NAME's (needs root)\n";
 
 /* What this run created, to remove on failure (reverse order). */
 struct created {
@@ -172,6 +179,9 @@ struct init {
 	const char *server_name;        /* DNS name */
 	const char *passfile;           /* --passphrase-file or NULL */
 	bool unencrypted;               /* --unencrypted-keys */
+	const char *user;               /* --user or NULL */
+	uid_t uid;                      /* its uid and primary group, when user is set */
+	gid_t gid;
 	char pass[PASS_MAX];            /* the root key's passphrase (secret) */
 	size_t passlen;                 /* its length */
 	char id[9];                     /* 8 hex digits naming this deployment's CAs */
@@ -446,6 +456,9 @@ static WARD_MUST_USE ward_err write_conf(struct init *in, time_t now, struct war
 	    "request_timeout = 10\n"
 	    "; largest request body in bytes\n"
 	    "max_body = 65536\n"
+	    "; the unprivileged user the workers become when ward-server starts as root\n"
+	    "; (docs/ward-server.md, Privileges); without it they stay root\n"
+	    "%s%s\n"
 	    "\n"
 	    "[database]\n"
 	    "; sqlite:PATH (embedded, WAL) or postgresql://user@host:port/db\n"
@@ -471,7 +484,7 @@ static WARD_MUST_USE ward_err write_conf(struct init *in, time_t now, struct war
 	    "renew_before = 10d\n"
 	    "; seconds between check-ins (the server adds +-10%% jitter)\n"
 	    "checkin_interval = 300\n",
-	    when, in->listen, in->id);
+	    when, in->listen, in->user ? "user = " : "; user = ward", in->user ? in->user : "", in->id);
 	if (e != WARD_OK) {
 		ward_buf_free(&b);
 		return ward_msg_set(m, e, "ward.conf too long");
@@ -506,6 +519,37 @@ static WARD_MUST_USE ward_err audit_init(struct init *in, struct ward_msg *m)
 	return e;
 }
 
+/*
+ * --user: what ward-server's workers write becomes the user's (docs/ward-init.md,
+ * "Who owns what"): DIR (risk.ini, the database's -wal and -shm are created
+ * there), ca/ (the CRL is renamed into it), director/image-tuf/ (the image
+ * repository's trusted copy), the database, the CRL and its lock. The keys,
+ * keys/, the certificates and ward.conf stay root's.
+ */
+static WARD_MUST_USE ward_err give_to_user(struct init *in, struct ward_msg *m)
+{
+	static const char *const owned[] = {".", "ca", "director", SRV_DIRECTOR_IMAGE_TRUST, "ward.db",
+	                                    "ward.db-wal", "ward.db-shm", "ca/crl.der", "ca/crl.der.lock"};
+	char path[PATH_MAX];
+	ward_err e;
+
+	if ((e = join(path, in->dir, "ca/crl.der.lock", m)) != WARD_OK)
+		return e;
+	track(&in->created, path, false); /* made by the CRL's publisher; removed on failure too */
+	if ((e = create_dir(in, "director", 0700, m)) != WARD_OK ||
+	    (e = create_dir(in, SRV_DIRECTOR_IMAGE_TRUST, 0700, m)) != WARD_OK)
+		return e;
+	for (size_t i = 0; i < sizeof(owned) / sizeof(owned[0]); i++) {
+		if ((e = join(path, in->dir, owned[i], m)) != WARD_OK)
+			return e;
+		/* -wal and -shm exist only while a connection is open: absent is fine */
+		if (lchown(path, in->uid, in->gid) != 0 && !(errno == ENOENT && strchr(owned[i], '-')))
+			return ward_msg_set(m, WARD_E_IO, "cannot give %s to %s: %s", path, in->user,
+			                    strerror(errno));
+	}
+	return WARD_OK;
+}
+
 static WARD_MUST_USE ward_err init_run(struct init *in, struct ward_msg *m)
 {
 	struct srv_conf check, *conf = NULL;
@@ -532,6 +576,32 @@ static WARD_MUST_USE ward_err init_run(struct init *in, struct ward_msg *m)
 		                    "--server-name: '%s' is not a DNS name (letters, digits, '-' "
 		                    "and dots; 127.0.0.1 is always in the certificate)",
 		                    in->server_name);
+	if (in->user) {
+		struct passwd *pw;
+
+		size_t l = strlen(in->user);
+
+		/* it goes into ward.conf as is: the characters [server] user accepts */
+		if (l == 0 || l > 32 || in->user[0] == '-' ||
+		    strspn(in->user, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != l)
+			return ward_msg_set(m, WARD_E_INVAL,
+			                    "--user: '%.64s' is not a user name (1-32 of A-Z a-z 0-9 . _ -)",
+			                    in->user);
+		errno = 0;
+		pw = getpwnam(in->user);
+		if (!pw)
+			return ward_msg_set(m, WARD_E_INVAL, "--user: %s: %s", in->user,
+			                    errno ? strerror(errno) : "no such user (create it first)");
+		if (pw->pw_uid == 0 || pw->pw_gid == 0)
+			return ward_msg_set(m, WARD_E_INVAL,
+			                    "--user: %s has uid or gid 0; name an unprivileged user", in->user);
+		if (geteuid() != 0 && geteuid() != pw->pw_uid)
+			return ward_msg_set(m, WARD_E_INVAL,
+			                    "--user: giving files to %s needs root (run ward init as root)",
+			                    in->user);
+		in->uid = pw->pw_uid;
+		in->gid = pw->pw_gid;
+	}
 	if ((e = check_empty_dir(in->dir, &exists, m)) != WARD_OK)
 		return e;
 	if (!in->unencrypted) {
@@ -596,6 +666,8 @@ static WARD_MUST_USE ward_err init_run(struct init *in, struct ward_msg *m)
 	track(&in->created, path, false);
 	if ((e = cli_crl_publish(conf, in->store, m)) != WARD_OK)
 		goto out;
+	if (in->user && (e = give_to_user(in, m)) != WARD_OK)
+		goto out;
 
 	{
 		struct ward_cert_info ri, ii;
@@ -622,6 +694,10 @@ static WARD_MUST_USE ward_err init_run(struct init *in, struct ward_msg *m)
 		printf("  keys/director.key  the director's online key (ed25519, 0600)\n");
 		printf("  ca/director-root.json  the director's TUF root: devices pin it ([server] director_root)\n");
 		printf("  ward.db            the registry; audit log started\n");
+		if (in->user)
+			printf("  [server] user      %s: the workers run as it; it owns DIR, ca/, director/,\n"
+			       "                     ward.db and the CRL; keys/ and the keys stay root's\n",
+			       in->user);
 		printf("serve it: ward-server -c %s/ward.conf\n", in->dir);
 	}
 	e = WARD_OK;
@@ -632,12 +708,13 @@ out:
 
 int cli_init(int argc, char **argv)
 {
-	enum { O_LISTEN = 256, O_NAME, O_PASSFILE, O_UNENCRYPTED };
+	enum { O_LISTEN = 256, O_NAME, O_PASSFILE, O_UNENCRYPTED, O_USER };
 	static const struct option opts[] = {
 	    {"listen", required_argument, NULL, O_LISTEN},
 	    {"server-name", required_argument, NULL, O_NAME},
 	    {"passphrase-file", required_argument, NULL, O_PASSFILE},
 	    {"unencrypted-keys", no_argument, NULL, O_UNENCRYPTED},
+	    {"user", required_argument, NULL, O_USER},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -667,6 +744,9 @@ int cli_init(int argc, char **argv)
 			break;
 		case O_UNENCRYPTED:
 			in->unencrypted = true;
+			break;
+		case O_USER:
+			in->user = optarg;
 			break;
 		case 'h':
 			fputs(init_help, stdout);

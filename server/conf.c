@@ -61,6 +61,18 @@ static int set_unsigned(unsigned *dst, const char *v, unsigned hi)
 	return 1;
 }
 
+/* A user name as useradd takes it: [A-Za-z0-9._-], 1-32 bytes, not starting with '-'. */
+static int set_user(char *dst, size_t n, const char *v)
+{
+	size_t l = strlen(v);
+
+	if (l == 0 || l >= n || v[0] == '-' ||
+	    strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != l)
+		return 0;
+	memcpy(dst, v, l + 1);
+	return 1;
+}
+
 ward_err srv_conf_listen(struct srv_conf *c, const char *s, struct ward_msg *m)
 {
 	const char *colon;
@@ -110,6 +122,8 @@ static int on_kv(void *user, const char *section, const char *name, const char *
 	else if (IS("server", "max_body"))
 		ok = ward_parse_u64(value, &c->max_body) == WARD_OK && c->max_body >= 1024 &&
 		     c->max_body <= 16u * 1024 * 1024;
+	else if (IS("server", "user"))
+		ok = set_user(c->user, sizeof(c->user), value);
 	else if (IS("database", "uri")) {
 		if (!strncmp(value, "sqlite:", 7) && value[7] != '/')
 			ok = ward_snprintf(c->db_uri, sizeof(c->db_uri), "sqlite:%s/%s", c->dir, value + 7) == WARD_OK;

@@ -9,6 +9,8 @@
  *   max_connections = 10000        ; per worker
  *   request_timeout = 10           ; seconds to receive a request (slow clients are cut off)
  *   max_body = 65536               ; bytes of a request body
+ *   user = ward                    ; workers drop to this user when started as root
+ *                                  ; (default: none; docs/ward-server.md "Privileges")
  *
  *   [database]
  *   uri = sqlite:ward.db           ; or postgresql://user@host:port/db
@@ -46,6 +48,7 @@ struct srv_conf {
 	unsigned max_connections;
 	unsigned request_timeout;      /* seconds */
 	uint64_t max_body;             /* bytes */
+	char user[33];                 /* [server] user: workers run as it; "" = none */
 	char db_uri[SRV_PATH_MAX];     /* with sqlite paths made absolute */
 	char ca_root[SRV_PATH_MAX];
 	char issuing_cert[SRV_PATH_MAX];

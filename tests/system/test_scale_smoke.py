@@ -6,8 +6,8 @@ director's metadata verified against its pinned root, image download checked
 against the director's sha256, stage reports) and releases an image to all of
 them with `ward campaign` (phases 1, 10, 50, 100 %). Here N=50 on SQLite with a
 2-second check-in interval: every device must be offered the image and report
-it healthy, with no error on the device side and nothing unexpected in
-ward-server's log. The real figures (N=10000, SQLite, PostgreSQL, two
+it healthy, the campaign must pass its phases and finish, with no error on the
+device side and nothing unexpected in ward-server's log. The real figures (N=10000, SQLite, PostgreSQL, two
 instances) are in bench/RESULTS.md.
 
 Binaries: $WARD_BUILD (default <repo>/build) must hold cli/ward,
@@ -45,5 +45,7 @@ def test_fifty_devices_take_a_campaign_on_sqlite(tmp_path):
     assert kv["offered_s"] != "-" and kv["healthy_s"] != "-", out
     assert float(kv["offered_s"]) <= float(kv["healthy_s"]), out
     assert "server log: 0 other lines" in out, out
+    # the engine went through every phase and marked the campaign finished
+    assert re.search(r"^  campaign [0-9a-f]+: finished; events .*phase@.*finish@", out, re.M), out
     row = [ln for ln in out.splitlines() if ln.startswith("sqlite ")]
     assert len(row) == 1, out
