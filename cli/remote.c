@@ -247,6 +247,50 @@ static void reason_line(const struct ward_buf *b, char out[REASON_MAX + 1])
 	out[k] = '\0';
 }
 
+/*
+ * What the commands print comes from the server: a control character in any
+ * string (a terminal escape from a hostile or broken server) becomes '?'
+ * before anything sees it. ward-server stores no control characters, so an
+ * honest reply is unchanged. Nesting is bounded by the JSON parser.
+ */
+static void defang(json_t *j, int depth)
+{
+	const char *key;
+	json_t *v;
+	size_t i;
+
+	if (depth > 64)
+		return;
+	if (json_is_string(j)) {
+		char *t = (char *)json_string_value(j); /* jansson's own copy: same length after */
+
+		for (size_t k = 0; k < json_string_length(j); k++)
+			if ((unsigned char)t[k] < 0x20 || t[k] == 0x7f ||
+			    ((unsigned char)t[k] == 0xc2 && k + 1 < json_string_length(j) &&
+			     (unsigned char)t[k + 1] >= 0x80 && (unsigned char)t[k + 1] <= 0x9f)) {
+				if ((unsigned char)t[k] == 0xc2) /* a C1 control: U+0080..U+009F, two bytes */
+					t[k++] = '?';
+				t[k] = '?';
+			}
+	} else if (json_is_object(j)) {
+		void *tmp;
+
+		json_object_foreach_safe(j, tmp, key, v) {
+			bool bad = false;
+
+			for (const char *c = key; *c; c++)
+				bad = bad || (unsigned char)*c < 0x20 || *c == 0x7f || (unsigned char)*c == 0xc2;
+			if (bad)
+				json_object_del(j, key); /* a member whose very name would print escapes */
+			else
+				defang(v, depth + 1);
+		}
+	} else if (json_is_array(j)) {
+		json_array_foreach(j, i, v)
+			defang(v, depth + 1);
+	}
+}
+
 ward_err cli_remote_call(struct cli_remote *r, const char *method, const char *path, const json_t *body,
 			 json_t **reply, struct ward_msg *m)
 {
@@ -289,6 +333,8 @@ ward_err cli_remote_call(struct cli_remote *r, const char *method, const char *p
 		if (e) {
 			ward_msg_prefix(m, e, "%s %s: the server's reply is not JSON: ", method, path);
 			e = WARD_E_IO;
+		} else {
+			defang(*reply, 0);
 		}
 		goto out;
 	}

@@ -636,3 +636,51 @@ def test_login_is_throttled_per_name(make_world, backend):
     assert len([r for r in w.fleet.audit() if r["event"] == "operator-login-failed"]) == fails
     r = w.api("POST", "/api/v1/login", {"name": "auditor", "password": PASSWORD}, token=None)
     assert r.status == 200, r.text
+
+
+def test_cli_does_not_print_a_servers_escapes(make_world, backend, tmp_path):
+    """A hostile server's strings reach the operator's terminal: control characters (e.g. an
+    ESC sequence) are printed as '?' by `ward --server` (cli/remote.c)."""
+    if backend != "sqlite":
+        pytest.skip("no database involved")
+    import http.server
+    import ssl
+    import subprocess
+    import threading
+    from fleet import WARD
+    w = make_world(0)
+    doc = {"id": "0123456789abcdef", "name": "evil\u001b[2J\u009b31m", "image": "x\u0007.img",
+           "version": "1", "select": "all", "phases": [{"percent": 100, "devices": 1,
+                                                       "counts": {"healthy\u001b]0;pwn\u0007": 1}}],
+           "max_failure": 0, "require_approval": False, "state": "running", "phase": 0,
+           "reason": "r\u001b[31mred", "created": 0, "created_by": "x", "updated": 0}
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = json.dumps(doc).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.HTTPServer(("127.0.0.1", 0), H)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(w.fleet.dir / "ca" / "server.pem", w.fleet.dir / "ca" / "server.key")
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("WARD_")}
+        env.update(XDG_CONFIG_HOME=str(tmp_path / "xdg"), WARD_TOKEN="t" * 43)
+        p = subprocess.run([str(WARD), "--server", f"https://127.0.0.1:{srv.server_port}", "--ca",
+                            str(w.fleet.root), "campaign", "show", doc["id"]],
+                           capture_output=True, text=True, env=env, timeout=30, stdin=subprocess.DEVNULL)
+        assert p.returncode == 0, p.stderr
+        assert "\x1b" not in p.stdout and "\x07" not in p.stdout and "\u009b" not in p.stdout, repr(p.stdout)
+        assert "evil?[2J" in p.stdout and "r?[31mred" in p.stdout, p.stdout
+    finally:
+        srv.shutdown()
