@@ -29,10 +29,22 @@
 # director named the image), healthy_s (until the last device reported
 # healthy), ward-server CPU seconds from t=0 until then (user+system of the
 # parent and every worker, all instances, from /proc/PID/stat), fleetsim's
-# own CPU seconds in the same window, each worker's peak RSS (VmHWM, over the
+# own CPU seconds in the same window, PostgreSQL's (the postmaster and all
+# its processes, with the number of transactions committed) in the same
+# window, each worker's peak RSS (VmHWM, over the
 # whole run including the enrolments), the database size at the end (SQLite:
 # ward.db + -wal + -shm; PostgreSQL: pg_database_size), requests, errors and
-# the p50/p99 latency fleetsim saw (whole run).
+# the p50/p99 latency fleetsim saw (whole run). With a campaign, also its
+# final state, its counts by phase and when each phase started (the audit
+# log's campaign-start / -phase / -pause / -finish records, whole seconds
+# after t=0); and the load average (/proc/loadavg) before the enrolments, at
+# t=0 and at the end, since the machine may be shared.
+#
+# It fails (exit 1) when a step does not work, when a device is not healthy
+# by TIMEOUT or when the campaign did not finish; on failure the scratch
+# directory is kept with every log (ward-server's, fleetsim's, PostgreSQL's,
+# the campaign's JSON and audit records, the SQLite database), without the
+# device keys and PostgreSQL's data directory.
 #
 # Environment:
 #   BUILD=build           meson build dir (cli/ward, server/ward-server,
@@ -124,16 +136,24 @@ stop_servers() {
 }
 # shellcheck disable=SC2317 # runs from the EXIT trap
 cleanup() {
+	local rc=$?
 	if [ -n "$fleetsim_pid" ]; then
 		kill -TERM "$fleetsim_pid" 2>/dev/null || true
 		wait "$fleetsim_pid" 2>/dev/null || true
 	fi
 	stop_servers
 	if [ -n "$pg_dir" ]; then "$here/scripts/pg-throwaway" stop "$pg_dir" >/dev/null 2>&1 || true; fi
-	if [ "${BENCH_KEEP:-0}" != 1 ]; then
-		rm -rf "$work"
-	else
+	if [ "${BENCH_KEEP:-0}" = 1 ]; then
 		echo "scale.sh: kept $work"
+	elif [ "$rc" != 0 ]; then
+		# a failure: keep the logs (servers', fleetsim's, PostgreSQL's, the
+		# campaign commands' output) and the SQLite database; drop the device
+		# keys, the image repository and PostgreSQL's data directory
+		rm -rf "$work"/ids-* "$work"/maker "$work"/image-*.img
+		find "$work" -maxdepth 2 -name 'pgdata-*' -type d -exec sh -c 'rm -rf "$1"/data' _ {} \;
+		echo "scale.sh: failed (exit $rc); logs kept in $work" >&2
+	else
+		rm -rf "$work"
 	fi
 }
 trap cleanup EXIT
@@ -166,6 +186,7 @@ worker_procs() {
 }
 hwm_kib() { sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$1/status" 2>/dev/null || echo 0; }
 now() { date +%s.%N; }
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 kv() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p" | head -n 1; }
 
@@ -218,6 +239,24 @@ pg_stop() {
 		pg_dir=""
 	fi
 }
+# PostgreSQL's CPU ticks: the postmaster with its exited children (cutime,
+# cstime) and every live child (the servers' backends, the WAL writer, ...)
+pg_ticks() {
+	local pm f sum
+	pm=$(head -n 1 "$pg_dir/data/postmaster.pid" 2>/dev/null) || { echo 0; return; }
+	f=$(cat "/proc/$pm/stat" 2>/dev/null) || { echo 0; return; }
+	f=${f##*) }
+	# shellcheck disable=SC2086
+	set -- $f
+	sum=$((${12} + ${13} + ${14} + ${15}))
+	# shellcheck disable=SC2046
+	echo $((sum + $(ticks $(pgrep -P "$pm"))))
+}
+# committed transactions in the ward database so far
+pg_xacts() {
+	runuser -u postgres -- psql -h "$pg_dir/sock" -p "$PG_PORT" -U ward -d ward -Atc \
+		"select xact_commit from pg_stat_database where datname = 'ward'" 2>/dev/null || echo 0
+}
 pg_size() {
 	runuser -u postgres -- psql -h "$pg_dir/sock" -p "$PG_PORT" -U ward -d ward -Atc "select pg_database_size('ward')"
 }
@@ -241,7 +280,6 @@ except Exception:
 		kill -USR1 "$fleetsim_pid"
 		"$WARD" campaign start -c "$dep/ward.conf" "$id" >>"$work/campaign.out" 2>&1 || die "ward campaign start failed: $(cat "$work/campaign.out")"
 		CAMPAIGN_ID=$id
-		CAMPAIGN_DEP=$dep
 	else
 		kill -USR1 "$fleetsim_pid"
 		find "$ids" -name '*.pem' -printf '%f\n' | sed 's/\.pem$//' |
@@ -263,7 +301,8 @@ fi
 rows=()
 for cfg in $CONFIGS; do
 	echo
-	echo "== $cfg"
+	echo "== $cfg (load average $(loadavg))"
+	load_before=$(loadavg)
 	dep=$work/$cfg
 	"$WARD" init "$dep" --unencrypted-keys >/dev/null
 	sed -i -e "s|^request_timeout = .*|request_timeout = $REQUEST_TIMEOUT|" \
@@ -311,15 +350,18 @@ for cfg in $CONFIGS; do
 	# ---- the campaign: t=0 -------------------------------------------------------------
 	read -r -a sp <<<"$(server_procs)"
 	srv0=$(ticks "${sp[@]}")
+	pgc0=0 pgx0=0
+	if [ "$cfg" != sqlite ]; then pgc0=$(pg_ticks); pgx0=$(pg_xacts); fi
 	fs0=$(ticks "$fleetsim_pid")
 	fs1=$fs0
 	t0=$(now)
+	load_t0=$(loadavg)
 	campaign "$dep" "$work/ids-$cfg"
-	echo "  campaign $CAMPAIGN_ID started (offers made in $(since "$t0") s); waiting for every device to be healthy"
+	echo "  campaign $CAMPAIGN_ID started (offers made in $(since "$t0") s, load average $load_t0); waiting for every device to be healthy"
 	deadline=$(awk -v a="$t0" -v l="$TIMEOUT" 'BEGIN { printf "%.0f", a + l }')
 	while kill -0 "$fleetsim_pid" 2>/dev/null; do
 		if [ "$(date +%s)" -gt "$deadline" ]; then
-			echo "  TIMEOUT after ${TIMEOUT}s: $(grep '^fleetsim: t=' "$log" | tail -n 1)"
+			echo "  TIMEOUT after ${TIMEOUT}s: $({ grep '^fleetsim: t=' "$log" || true; } | tail -n 1)"
 			kill -TERM "$fleetsim_pid"
 			break
 		fi
@@ -329,17 +371,59 @@ for cfg in $CONFIGS; do
 	done
 	read -r -a sp <<<"$(server_procs)"
 	srv1=$(ticks "${sp[@]}")
+	pgc1=0 pgx1=0
+	if [ "$cfg" != sqlite ]; then pgc1=$(pg_ticks); pgx1=$(pg_xacts); fi
+	load_end=$(loadavg)
 	wait "$fleetsim_pid" || true
 	fleetsim_pid=""
 	summary=$(grep '^fleetsim: devices=' "$log" || true)
 	[ -n "$summary" ] || die "fleetsim printed no summary: $(tail -n 5 "$log")"
-	grep '^fleetsim: t=' "$log" | tail -n 3 | sed 's/^/  /'
+	{ grep '^fleetsim: t=' "$log" || true; } | tail -n 3 | sed 's/^/  /' # none when the run was short
 	echo "  $summary"
 	grep '^fleetsim: first error' "$log" | sed 's/^/  /' || true
+
+	camp_state="-" phase_times="-"
+	if [ "$have_campaign" = 1 ]; then
+		# the campaign as the database has it (the engine marks it finished at its
+		# next step, within a second of the last report), and when each phase
+		# started (audit log, 1 s resolution)
+		if [ "$(kv "$summary" healthy_s)" != "-" ]; then
+			"$WARD" campaign wait -c "$dep/ward.conf" "$CAMPAIGN_ID" --state finished,paused,cancelled --timeout 30s \
+				>/dev/null 2>&1 || true
+		fi
+		"$WARD" campaign show -c "$dep/ward.conf" "$CAMPAIGN_ID" --json >"$work/campaign-$cfg.json" 2>&1 || true
+		"$WARD" audit list -c "$dep/ward.conf" --subject "$CAMPAIGN_ID" --limit 1000 --json \
+			>"$work/audit-$cfg.json" 2>&1 || true
+		read -r camp_state phase_times < <(python3 - "$work/campaign-$cfg.json" "$work/audit-$cfg.json" "$t0" <<'PY' || echo "? ?"
+import json, sys
+c = json.load(open(sys.argv[1]))
+recs = json.load(open(sys.argv[2]))["records"]
+t0 = int(float(sys.argv[3]))
+marks = []
+for r in recs:
+    if r["event"] in ("campaign-start", "campaign-phase", "campaign-pause", "campaign-finish"):
+        marks.append("%s@%d" % (r["event"].split("-")[1], r["time"] - t0))
+print(c["state"], ",".join(marks) or "-")
+PY
+		)
+		echo "  campaign $CAMPAIGN_ID: $camp_state; events (s after t=0, whole seconds): $phase_times"
+		python3 -c 'import json,sys
+c = json.load(open(sys.argv[1]))
+print("  reason: " + c["reason"])
+for i, p in enumerate(c["phases"]):
+    print("  phase %d (%d%%): %d devices %s" % (i + 1, p["percent"], p["devices"], json.dumps(p["counts"], sort_keys=True)))' \
+			"$work/campaign-$cfg.json" 2>/dev/null || sed 's/^/  /' "$work/campaign-$cfg.json"
+	fi
+	echo "  load average: $load_before before enrolment, $load_t0 at t=0, $load_end at the end"
 
 	hwm=""
 	for p in $(worker_procs); do hwm="${hwm:+$hwm/}$(($(hwm_kib "$p") / 1024))"; done
 	srv_cpu=$(awk -v t="$((srv1 - srv0))" -v hz="$tck" 'BEGIN { printf "%.1f", t / hz }')
+	pg_cpu=- pg_tx=""
+	if [ "$cfg" != sqlite ]; then
+		pg_cpu=$(awk -v t="$((pgc1 - pgc0))" -v hz="$tck" 'BEGIN { printf "%.1f", t / hz }')
+		pg_tx=", PostgreSQL CPU ${pg_cpu}s and $((pgx1 - pgx0)) committed transactions"
+	fi
 	fs_cpu=$(awk -v t="$((fs1 - fs0))" -v hz="$tck" 'BEGIN { printf "%.1f", t / hz }')
 	stop_servers
 	if [ "$cfg" = sqlite ]; then
@@ -350,20 +434,30 @@ for cfg in $CONFIGS; do
 		pg_stop
 	fi
 	dbm=$(awk -v b="$db" 'BEGIN { printf "%.1f", b / 1048576 }')
-	errs=$(cat "$work"/server-"$cfg"-*.log | grep -vc 'listening on' || true)
-	echo "  server CPU ${srv_cpu}s, fleetsim CPU ${fs_cpu}s (from t=0 to the end), worker peak RSS ${hwm} MiB, database ${dbm} MiB, server log: $errs other lines"
-	cat "$work"/server-"$cfg"-*.log | grep -v 'listening on' | sort | uniq -c | sort -rn | head -n 5 | sed 's/^/    /' || true
-	rows+=("$(printf '%-7s %6s %9s %9s %9s %10s %9s %9s %7s %8s %8s %-15s %8s' "$cfg" "$(kv "$summary" devices)" \
-		"$(kv "$summary" offered_s)" "$(kv "$summary" healthy_s)" "$srv_cpu" "$fs_cpu" "$(kv "$summary" requests)" \
+	# expected lines: the start line, and (run as root without [server] user)
+	# the warning that the workers stay root
+	quiet='listening on|warning: running as root and so are the workers'
+	errs=$(cat "$work"/server-"$cfg"-*.log | grep -Evc "$quiet" || true)
+	if grep -q 'warning: running as root' "$work"/server-"$cfg"-*.log; then
+		echo "  (ward-server ran as root, so did its workers: it warned so; not counted below)"
+	fi
+	echo "  server CPU ${srv_cpu}s, fleetsim CPU ${fs_cpu}s$pg_tx (from t=0 to the end), worker peak RSS ${hwm} MiB, database ${dbm} MiB, server log: $errs other lines"
+	cat "$work"/server-"$cfg"-*.log | grep -Ev "$quiet" | sort | uniq -c | sort -rn | head -n 5 | sed 's/^/    /' || true
+	rows+=("$(printf '%-7s %6s %9s %9s %9s %8s %10s %9s %9s %7s %8s %8s %-15s %8s' "$cfg" "$(kv "$summary" devices)" \
+		"$(kv "$summary" offered_s)" "$(kv "$summary" healthy_s)" "$srv_cpu" "$pg_cpu" "$fs_cpu" "$(kv "$summary" requests)" \
 		"$(kv "$summary" errors)" "$(kv "$summary" p50_ms)" "$(kv "$summary" p99_ms)" "$(kv "$summary" healthy)" \
 		"$hwm" "$dbm")")
 	rm -rf "$work/ids-$cfg"
+	if [ "$(kv "$summary" healthy_s)" = "-" ] || { [ "$have_campaign" = 1 ] && [ "$camp_state" != finished ]; }; then
+		failed_cfgs="${failed_cfgs:+$failed_cfgs }$cfg"
+	fi
 done
 
 echo
 echo "results (N=$N, interval ${INTERVAL}s, $WORKERS workers per instance; t=0 is the campaign's start)"
-printf '%-7s %6s %9s %9s %9s %10s %9s %9s %7s %8s %8s %-15s %8s\n' config devices offered_s healthy_s srv_cpu_s fleetsim_s \
+printf '%-7s %6s %9s %9s %9s %8s %10s %9s %9s %7s %8s %8s %-15s %8s\n' config devices offered_s healthy_s srv_cpu_s pg_cpu_s fleetsim_s \
 	requests errors p50_ms p99_ms healthy "worker_HWM_MiB" db_MiB
 for r in "${rows[@]}"; do echo "$r"; done
-echo "(srv_cpu_s and fleetsim_s: CPU seconds from t=0 until the last device was healthy; requests, errors and"
+echo "(srv_cpu_s, pg_cpu_s and fleetsim_s: CPU seconds from t=0 until the last device was healthy; requests, errors and"
 echo " latencies: fleetsim's whole run; worker_HWM_MiB: VmHWM of each worker over the whole run)"
+[ -z "${failed_cfgs:-}" ] || die "not every device became healthy, or the campaign did not finish, in: $failed_cfgs"

@@ -7,8 +7,8 @@ against the director's sha256, stage reports) and releases an image to all of
 them with `ward campaign` (phases 1, 10, 50, 100 %). Here N=50 on SQLite with a
 2-second check-in interval: every device must be offered the image and report
 it healthy, the campaign must pass its phases and finish, with no error on the
-device side and nothing unexpected in ward-server's log. The real figures (N=10000, SQLite, PostgreSQL, two
-instances) are in bench/RESULTS.md.
+device side and nothing unexpected in ward-server's log. The real figures
+(N=10000, SQLite, PostgreSQL, two instances) are in bench/RESULTS.md.
 
 Binaries: $WARD_BUILD (default <repo>/build) must hold cli/ward,
 server/ward-server, bench/loadgen and bench/fleetsim.
