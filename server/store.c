@@ -498,6 +498,11 @@ ward_err srv_store_tx(struct srv_store *s, bool write, srv_store_tx_fn body, voi
 	return run_tx(s, write ? TX_WRITE : TX_READ, body, ctx, m);
 }
 
+ward_err srv_store_one(struct srv_store *s, srv_store_tx_fn body, void *ctx, struct ward_msg *m)
+{
+	return run_tx(s, TX_NONE, body, ctx, m);
+}
+
 ward_err srv_store_check_str(const char *what, const char *str, size_t size, bool empty_ok,
 			     struct ward_msg *m)
 {

@@ -197,7 +197,7 @@ ward_err srv_assignment_get(struct srv_store *s, const char *serial, struct srv_
 	if (!c)
 		return ward_msg_set(m, WARD_E_NOMEM, "out of memory");
 	memcpy(c->a.serial, serial, strlen(serial) + 1);
-	e = srv_store_tx(s, false, get_tx, c, m);
+	e = srv_store_one(s, get_tx, c, m); /* one SELECT: no transaction around it (per device request) */
 	if (!e && !c->found)
 		e = ward_msg_set(m, WARD_E_NOTFOUND, "device %s has no assignment", serial);
 	if (!e)

@@ -23,6 +23,9 @@ typedef ward_err (*srv_store_tx_fn)(struct srv_store *s, void *ctx, struct ward_
 /* One statement (see struct srv_backend's exec). */
 ward_err srv_store_exec(struct srv_store *s, const char *sql, const struct srv_param *p, size_t np,
 			srv_row_fn fn, void *ctx, uint64_t *changes, struct ward_msg *m) WARD_MUST_USE;
+/* Run body, which is ONE statement (atomic on its own), without BEGIN/COMMIT: on
+ * PostgreSQL one round trip instead of three. Retried as store.c's own are. */
+ward_err srv_store_one(struct srv_store *s, srv_store_tx_fn body, void *ctx, struct ward_msg *m) WARD_MUST_USE;
 /* Run body in one read or write transaction, retried as store.c's own are. */
 ward_err srv_store_tx(struct srv_store *s, bool write, srv_store_tx_fn body, void *ctx,
 		      struct ward_msg *m) WARD_MUST_USE;
