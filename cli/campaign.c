@@ -38,9 +38,11 @@ static const char campaign_help[] =
     "usage: ward campaign COMMAND [-c DIR/ward.conf | --server URL] ...\n"
     "\n"
     "  create --image NAME --select 'model=M tag=T ...' --phases 1%,10%,50%,100%\n"
-    "         --max-failure 5% [--require-approval] [--name TEXT]\n"
+    "         --max-failure 5% [--require-approval] [--report-timeout 2h] [--name TEXT]\n"
     "                        a campaign offering image NAME (a target of the image\n"
     "                        repository) to the active devices the selector matches\n"
+    "                        (--report-timeout: an offered device silent that long\n"
+    "                        counts as failed; default: no limit)\n"
     "  list                  every campaign, newest first\n"
     "  show ID [--devices]   state, phases with counts by device state (and each device)\n"
     "  start ID              fix the devices and offer the image to phase 1\n"
@@ -149,6 +151,8 @@ static void print_campaign(const json_t *c, bool devices)
 	printf("  image %s (version %s), select \"%s\", max failure %.2f%%%s\n", str(c, "image"), str(c, "version"),
 	       str(c, "select"), json_number_value(json_object_get(c, "max_failure")),
 	       json_is_true(json_object_get(c, "require_approval")) ? ", each phase needs approval" : "");
+	if (num(c, "report_timeout") > 0)
+		printf("  an offered device silent for %llds counts as failed\n", num(c, "report_timeout"));
 	cli_utc((time_t)num(c, "created"), when);
 	printf("  created %s by %s\n", when, str(c, "created_by"));
 	printf("  %s\n", str(c, "reason"));
@@ -315,7 +319,7 @@ static bool state_in(const char *state, const char *states)
 int cli_campaign(int argc, char **argv)
 {
 	enum { O_IMAGE = 256, O_SELECT, O_PHASES, O_MAXF, O_REQ, O_NAME, O_JSON, O_REASON, O_DEVICE, O_PHASE,
-	       O_DEVICES, O_STATE, O_TIMEOUT, O_HELP };
+	       O_DEVICES, O_STATE, O_TIMEOUT, O_RTIMEOUT, O_HELP };
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"image", required_argument, NULL, O_IMAGE},
@@ -331,13 +335,14 @@ int cli_campaign(int argc, char **argv)
 		{"devices", no_argument, NULL, O_DEVICES},
 		{"state", required_argument, NULL, O_STATE},
 		{"timeout", required_argument, NULL, O_TIMEOUT},
+		{"report-timeout", required_argument, NULL, O_RTIMEOUT},
 		{"help", no_argument, NULL, O_HELP},
 		{NULL, 0, NULL, 0},
 	};
 	const char *conf = NULL, *image = NULL, *select = NULL, *phases = NULL, *maxf = NULL, *name = NULL;
 	const char *reason = NULL, *states = NULL, *serials[APPROVE_MAX];
 	bool json = false, req = false, phase = false, devices = false;
-	long long timeout = 300;
+	long long timeout = 300, rtimeout = 0;
 	size_t nserials = 0;
 	struct ward_msg m = {{0}};
 	struct target t = {0};
@@ -374,6 +379,12 @@ int cli_campaign(int argc, char **argv)
 				return EX_USAGE;
 			}
 			serials[nserials++] = optarg;
+			break;
+		case O_RTIMEOUT:
+			if (cli_parse_duration(optarg, &rtimeout) != WARD_OK) {
+				cli_error("--report-timeout: a duration such as 30m or 2h");
+				return EX_USAGE;
+			}
 			break;
 		case O_TIMEOUT:
 			if (cli_parse_duration(optarg, &timeout) != WARD_OK) {
@@ -413,6 +424,8 @@ int cli_campaign(int argc, char **argv)
 				 "max_failure", mf / 100.0, "require_approval", req);
 		if (body && name)
 			json_object_set_new(body, "name", json_string(name));
+		if (body && rtimeout)
+			json_object_set_new(body, "report_timeout", json_integer(rtimeout));
 		if (!body) {
 			cli_error("out of memory");
 			return EX_FAIL;

@@ -46,6 +46,7 @@ struct camp {
 	char fileinfo[SRV_DIRECTOR_FILEINFO_MAX + 1];
 	char select[SRV_SELECT_MAX + 1], phases_text[64], state[16], reason[256], created_by[257];
 	int64_t max_failure, require_approval, phase, phase_approved, failures_acked, created, updated;
+	int64_t report_timeout; /* seconds; 0: no limit */
 	unsigned phases[SRV_PHASES_MAX]; /* parsed phases_text */
 	size_t nphases;
 	bool found;
@@ -53,7 +54,7 @@ struct camp {
 
 #define CAMP_COLS                                                                                        \
 	"id, name, target, fileinfo, version, selector, phases, max_failure, require_approval, state, phase, " \
-	"phase_approved, reason, created_by, created, updated, failures_acked"
+	"phase_approved, reason, created_by, created, updated, failures_acked, report_timeout"
 
 static ward_err camp_row(void *arg, const struct srv_row *r, struct ward_msg *m)
 {
@@ -93,6 +94,8 @@ static ward_err camp_row(void *arg, const struct srv_row *r, struct ward_msg *m)
 		e = srv_store_col_i64(r, 15, &c->updated, "campaign update time", m);
 	if (!e)
 		e = srv_store_col_i64(r, 16, &c->failures_acked, "campaign failures_acked", m);
+	if (!e)
+		e = srv_store_col_i64(r, 17, &c->report_timeout, "campaign report_timeout", m);
 	if (e)
 		return e;
 	c->nphases = 0;
@@ -305,6 +308,40 @@ static ward_err step_locked(struct srv_store *s, struct camp *c, int64_t now, st
 					return e;
 			}
 		}
+		/* offered devices silent for longer than report_timeout count as failed (an
+		 * offline device must not hold its phase open for ever); an offer not yet
+		 * taken is withdrawn, a device already installing keeps it */
+		if (c->report_timeout > 0) {
+			const struct srv_param pt[] = {SRV_TEXT(c->id), SRV_I64(c->phase), SRV_I64(now - c->report_timeout),
+						       SRV_TEXT(c->target), SRV_I64(now)};
+			uint64_t timed_out = 0;
+			char why[96];
+
+			snprintf(why, sizeof(why), "no report for %lld s", (long long)c->report_timeout);
+			e = srv_store_exec(s,
+					   "UPDATE device_assignments SET target = '', fileinfo = '{}', "
+					   "version = version + 1, assigned = $5 WHERE target = $4 AND serial IN "
+					   "(SELECT serial FROM campaign_devices WHERE campaign = $1 AND phase <= $2 "
+					   "AND state = 'offered' AND updated < $3)",
+					   pt, NPARAM(pt), NULL, NULL, NULL, m);
+			if (!e) {
+				const struct srv_param pu[] = {SRV_TEXT(why), SRV_I64(now), SRV_TEXT(c->id), SRV_I64(c->phase),
+							       SRV_I64(now - c->report_timeout)};
+
+				e = srv_store_exec(s,
+						   "UPDATE campaign_devices SET state = 'failed', reason = $1, updated = $2 "
+						   "WHERE campaign = $3 AND phase <= $4 AND updated < $5 AND state IN "
+						   "('offered', 'downloading', 'installed', 'awaiting-local-approval', 'booted')",
+						   pu, NPARAM(pu), NULL, NULL, &timed_out, m);
+			}
+			if (!e && timed_out)
+				e = camp_audit(s, c, "campaign-timeout", "ward-server",
+					       json_pack("{s:I,s:s}", "devices", (json_int_t)timed_out, "why", why), now, m);
+			if (!e && timed_out)
+				e = counts_load(s, c->id, &cnt, m);
+			if (e)
+				return e;
+		}
 		/* the failure threshold of the phase in progress, beyond what an operator
 		 * acknowledged by resuming (earlier phases passed it when they ended) */
 		{
@@ -440,14 +477,14 @@ static ward_err create_tx(struct srv_store *s, void *arg, struct ward_msg *m)
 	const struct srv_param p[] = {SRV_TEXT(x->id),      SRV_TEXT(sp->name),      SRV_TEXT(sp->image),
 				      SRV_TEXT(x->fileinfo), SRV_TEXT(x->version),    SRV_TEXT(sp->select),
 				      SRV_TEXT(x->phases),  SRV_I64(sp->max_failure), SRV_I64(sp->require_approval ? 1 : 0),
-				      SRV_TEXT(x->actor),   SRV_I64(x->now)};
+				      SRV_TEXT(x->actor),   SRV_I64(x->now), SRV_I64(sp->report_timeout)};
 	char mf[16];
 	json_t *d;
 	ward_err e;
 
 	e = srv_store_exec(s,
 			   "INSERT INTO campaigns (" CAMP_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
-			   "'created', 0, 0, 'created', $10, $11, $11, 0)",
+			   "'created', 0, 0, 'created', $10, $11, $11, 0, $12)",
 			   p, NPARAM(p), NULL, NULL, NULL, m);
 	if (e)
 		return e;
@@ -456,6 +493,8 @@ static ward_err create_tx(struct srv_store *s, void *arg, struct ward_msg *m)
 	d = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:b,s:s}", "by", x->actor, "name", sp->name, "image", sp->image,
 		      "version", x->version, "select", sp->select, "max_failure", mf, "require_approval",
 		      sp->require_approval, "phases", x->phases);
+	if (d)
+		json_object_set_new(d, "report_timeout", json_integer(sp->report_timeout));
 	e = d ? srv_store_audit_append(s, "campaign-create", x->id, d, x->now, m)
 	      : ward_msg_set(m, WARD_E_NOMEM, "out of memory");
 	json_decref(d);
@@ -876,6 +915,8 @@ static json_t *camp_summary(const struct camp *c, const struct counts *cnt)
 		      (json_int_t)c->created, "created_by", c->created_by, "updated", (json_int_t)c->updated);
 	if (o && c->require_approval)
 		json_object_set_new(o, "phase_approved", json_integer(c->phase_approved));
+	if (o)
+		json_object_set_new(o, "report_timeout", json_integer(c->report_timeout));
 	return o;
 }
 

@@ -139,6 +139,7 @@ ward_err srv_fleet_get(struct srv_store *s, const char *serial, struct srv_fleet
 #define SRV_PHASES_MAX 10   /* phases of a campaign */
 #define SRV_CAMPAIGN_ID 16  /* hex characters of an id */
 #define SRV_SELECT_MAX 512  /* bytes of a selector */
+#define SRV_REPORT_TIMEOUT_MAX (30u * 24 * 3600) /* the longest report_timeout: 30 days */
 
 struct srv_campaign_spec {
 	char name[128];                    /* free text ("" = the image's name) */
@@ -148,6 +149,7 @@ struct srv_campaign_spec {
 	size_t nphases;
 	unsigned max_failure;              /* hundredths of a percent (5% = 500) */
 	bool require_approval;             /* each phase after the first waits for an operator */
+	unsigned report_timeout;           /* seconds an offered device may stay silent (0: no limit) */
 };
 
 /*

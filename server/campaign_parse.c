@@ -187,6 +187,7 @@ ward_err srv_campaign_spec_parse(const json_t *body, struct srv_campaign_spec *o
 	const json_t *name = json_object_get(body, "name"), *image = json_object_get(body, "image");
 	const json_t *sel = json_object_get(body, "select"), *phases = json_object_get(body, "phases");
 	const json_t *mf = json_object_get(body, "max_failure"), *ra = json_object_get(body, "require_approval");
+	const json_t *rt = json_object_get(body, "report_timeout");
 	struct srv_selector parsed;
 	const char *key;
 	const json_t *v;
@@ -198,7 +199,7 @@ ward_err srv_campaign_spec_parse(const json_t *body, struct srv_campaign_spec *o
 		return ward_msg_set(m, WARD_E_INVAL, "a campaign is a JSON object");
 	json_object_foreach((json_t *)body, key, v) {
 		if (strcmp(key, "name") && strcmp(key, "image") && strcmp(key, "select") && strcmp(key, "phases") &&
-		    strcmp(key, "max_failure") && strcmp(key, "require_approval"))
+		    strcmp(key, "max_failure") && strcmp(key, "require_approval") && strcmp(key, "report_timeout"))
 			return ward_msg_set(m, WARD_E_INVAL, "unknown field \"%.40s\" in a campaign", key);
 	}
 	if (name && (!json_is_string(name) || json_string_length(name) >= sizeof(out->name)))
@@ -242,6 +243,11 @@ ward_err srv_campaign_spec_parse(const json_t *body, struct srv_campaign_spec *o
 	if (ra && !json_is_boolean(ra))
 		return ward_msg_set(m, WARD_E_INVAL, "require_approval: true or false");
 	out->require_approval = json_is_true(ra);
+	if (rt && (!json_is_integer(rt) || json_integer_value(rt) < 0 ||
+		   json_integer_value(rt) > (json_int_t)SRV_REPORT_TIMEOUT_MAX))
+		return ward_msg_set(m, WARD_E_INVAL, "report_timeout: whole seconds from 0 (no limit) to %u",
+				    SRV_REPORT_TIMEOUT_MAX);
+	out->report_timeout = rt ? (unsigned)json_integer_value(rt) : 0;
 	memcpy(out->image, json_string_value(image), json_string_length(image) + 1);
 	memcpy(out->select, json_string_value(sel), json_string_length(sel) + 1);
 	if (name) {

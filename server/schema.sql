@@ -154,7 +154,8 @@ CREATE TABLE device_reports (
 -- phase in progress; phase_approved: the highest phase index an operator let
 -- start (only consulted with require_approval); failures_acked: failed and
 -- rolled-back devices of the current phase an operator saw when resuming (the
--- threshold counts only failures beyond them).
+-- threshold counts only failures beyond them); report_timeout: seconds an offered
+-- device may go without reporting before it counts as failed (0: no limit).
 CREATE TABLE campaigns (
   id               TEXT PRIMARY KEY,
   name             TEXT NOT NULL,
@@ -169,6 +170,7 @@ CREATE TABLE campaigns (
   phase            BIGINT NOT NULL CHECK (phase >= 0),
   phase_approved   BIGINT NOT NULL CHECK (phase_approved >= 0),
   failures_acked   BIGINT NOT NULL CHECK (failures_acked >= 0),
+  report_timeout   BIGINT NOT NULL CHECK (report_timeout >= 0),
   reason           TEXT NOT NULL,
   created_by       TEXT NOT NULL,
   created          BIGINT NOT NULL,

@@ -159,6 +159,7 @@ static const char *const migrations[] = {
 	"  phase            BIGINT NOT NULL CHECK (phase >= 0),\n"
 	"  phase_approved   BIGINT NOT NULL CHECK (phase_approved >= 0),\n"
 	"  failures_acked   BIGINT NOT NULL CHECK (failures_acked >= 0),\n"
+	"  report_timeout   BIGINT NOT NULL CHECK (report_timeout >= 0),\n"
 	"  reason           TEXT NOT NULL,\n"
 	"  created_by       TEXT NOT NULL,\n"
 	"  created          BIGINT NOT NULL,\n"

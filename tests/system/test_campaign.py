@@ -684,3 +684,34 @@ def test_cli_does_not_print_a_servers_escapes(make_world, backend, tmp_path):
         assert "evil?[2J" in p.stdout and "r?[31mred" in p.stdout, p.stdout
     finally:
         srv.shutdown()
+
+
+def test_silent_devices_time_out(make_world, backend):
+    """report_timeout: an offered device that stays silent that long counts as failed (an
+    offline device must not hold its phase open for ever): its offer is withdrawn, the
+    threshold applies (here: 1 of 2 silent is within 50%, so the phase ends and the next
+    starts), and the timeout is audited."""
+    if backend != "sqlite":
+        pytest.skip("the same SQL on both backends")
+    w = make_world(4)
+    r = w.api("POST", "/api/v1/campaigns", {"image": w.v2.name, "select": f"model={MODEL}",
+                                             "phases": [50, 100], "max_failure": 50,
+                                             "report_timeout": -1})
+    assert r.status == 400 and "report_timeout" in r.text
+    c = w.create(phases=[50, 100], max_failure=50, report_timeout=2)
+    assert c["report_timeout"] == 2
+    cid = w.act(c["id"], "start")["id"]
+    first = sorted(d["serial"] for d in w.show(cid)["devices"] if d["phase"] == 0)
+    w.by(first[0]).update_ok(w.v2.name)     # the other stays silent
+    c = wait_for("phase 2", lambda: (x := w.show(cid))["phase"] == 1 and x, timeout=15)
+    st = {d["serial"]: d for d in c["devices"]}
+    assert st[first[1]]["state"] == "failed" and st[first[1]]["reason"] == "no report for 2 s", st[first[1]]
+    assert w.by(first[1]).offered() is None  # the offer not taken was withdrawn
+    ev = [r for r in w.fleet.audit() if r["event"] == "campaign-timeout"]
+    assert ev and ev[0]["detail"]["devices"] == 1
+    # the CLI shows it and takes it
+    p = w.fleet.ward("campaign", "show", cid, "-c", w.fleet.conf)
+    assert "silent for 2s counts as failed" in p.stdout, p.stdout
+    p = w.fleet.ward("campaign", "create", "-c", w.fleet.conf, "--image", w.v2.name, "--select", "all",
+                     "--phases", "100", "--max-failure", "0", "--report-timeout", "90m", "--json")
+    assert json.loads(p.stdout)["report_timeout"] == 5400

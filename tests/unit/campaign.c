@@ -315,10 +315,10 @@ static void add_campaign(const struct fx *f, const char *id, const char *select,
 	     "INSERT INTO campaigns (id, name, target, fileinfo, version, selector, phases, "
 	     "max_failure, "
 	     "require_approval, state, phase, phase_approved, failures_acked, reason, created_by, "
-	     "created, updated) "
+	     "created, updated, report_timeout) "
 	     "VALUES ('%s', 'test', '" TARGET "', '" FILEINFO
 	     "', '2.0.0', '%s', '%s', %u, %d, 'created', 0, 0, 0, "
-	     "'created', '" ACTOR "', 1, 1)",
+	     "'created', '" ACTOR "', 1, 1, 0)",
 	     id, select, phases, max_failure, require_approval ? 1 : 0);
 }
 
