@@ -715,3 +715,17 @@ def test_silent_devices_time_out(make_world, backend):
     p = w.fleet.ward("campaign", "create", "-c", w.fleet.conf, "--image", w.v2.name, "--select", "all",
                      "--phases", "100", "--max-failure", "0", "--report-timeout", "90m", "--json")
     assert json.loads(p.stdout)["report_timeout"] == 5400
+
+
+def test_help_flags_are_documented():
+    """Every flag `ward campaign --help` names is documented in docs/campaigns.md."""
+    import re
+    import subprocess
+    from fleet import WARD, REPO_ROOT
+    p = subprocess.run([str(WARD), "campaign", "--help"], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    doc = (REPO_ROOT / "docs" / "campaigns.md").read_text()
+    flags = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]+)", p.stdout))
+    assert "--report-timeout" in flags and "--max-failure" in flags, flags
+    missing = sorted(f for f in flags if f"`{f}" not in doc)
+    assert not missing, f"ward campaign --help names {missing}, docs/campaigns.md does not"
