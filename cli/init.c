@@ -521,7 +521,7 @@ static WARD_MUST_USE ward_err audit_init(struct init *in, struct ward_msg *m)
 
 /*
  * --user: what ward-server's workers write becomes the user's (docs/ward-init.md,
- * "Who owns what"): DIR (risk.ini, the database's -wal and -shm are created
+ * "Who owns what"): DIR (the database's -wal and -shm are created
  * there), ca/ (the CRL is renamed into it), director/image-tuf/ (the image
  * repository's trusted copy), the database, the CRL and its lock. The keys,
  * keys/, the certificates and ward.conf stay root's.

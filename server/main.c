@@ -135,8 +135,8 @@ static ward_err load_ca(struct srv *s, struct ward_msg *m)
 
 /*
  * As root, ward.conf decides whom the workers run as, so it must be root's
- * alone: a worker that was taken over owns DIR (it writes the database and
- * risk.ini there) and could otherwise swap in a ward.conf without `user`,
+ * alone: a worker that was taken over owns DIR (it writes the database's
+ * files there) and could otherwise swap in a ward.conf without `user`,
  * to be read as root at the next start. Like sshd's StrictModes.
  */
 static bool conf_is_roots(const char *path)
@@ -181,7 +181,7 @@ static bool user_can_write_all(const struct srv_conf *c, const char *user, uid_t
 	size_t n = 0;
 	bool ok = true, toolong = false;
 
-	/* DIR: risk.ini, its lock, and the database's -wal and -shm by default */
+	/* DIR: the database's -wal and -shm by default */
 	toolong |= ward_snprintf(p[n++], sizeof(p[0]), "%s", c->dir) != WARD_OK;
 	if (!strncmp(c->db_uri, "sqlite:", 7)) {
 		toolong |= ward_snprintf(p[n++], sizeof(p[0]), "%s", c->db_uri + 7) != WARD_OK;

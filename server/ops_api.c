@@ -425,17 +425,17 @@ static void model_harm(struct evhttp_request *req, struct srv *s, const struct s
 		srv_error(req, 400, "Bad Request", "give at least one of safety, revenue, brand (0-%d)", SRV_RISK_HARM_MAX);
 		goto out;
 	}
-	e = srv_view_model_harm_set(&s->conf, model, &h, &entry, &m);
+	e = srv_view_model_harm_set(s->store, &s->conf, model, &h, op->name, &entry, &m);
 	if (e == WARD_E_PARSE || e == WARD_E_TOOBIG) {
 		srv_error(req, 409, "Conflict", "%s", m.text);
 		goto out;
 	}
 	if (e) {
 		fprintf(stderr, "ward-server: setting the harm of %s: %s\n", model, m.text);
-		srv_error(req, 503, "Service Unavailable", "cannot write the model settings now; retry");
+		srv_error(req, 503, "Service Unavailable", "cannot store the model settings now; retry");
 		goto out;
 	}
-	/* risk.ini is a file, not the database: the record follows the change */
+	/* the record follows the change (the row also says who set it) */
 	d = who(op, "model-harm");
 	if (d) {
 		if (h.safety >= 0)

@@ -200,3 +200,15 @@ CREATE INDEX campaign_devices_state ON campaign_devices (campaign, phase, state)
 -- The audit log by subject: a device's or an operator's records (the API's
 -- device detail and audit filter, the login throttle of server/store_ops.c).
 CREATE INDEX audit_subject ON audit (subject, seq);
+
+-- The harm a compromise of a model would do (risk score, server/risk.h), as
+-- operators set it through the API; it overrides DIR/risk.ini's levels for
+-- that model ("*": the defaults), so every server of a fleet scores alike.
+CREATE TABLE model_harm (
+  model      TEXT PRIMARY KEY,
+  safety     BIGINT NOT NULL CHECK (safety BETWEEN 0 AND 3),
+  revenue    BIGINT NOT NULL CHECK (revenue BETWEEN 0 AND 3),
+  brand      BIGINT NOT NULL CHECK (brand BETWEEN 0 AND 3),
+  updated    BIGINT NOT NULL,
+  updated_by TEXT NOT NULL
+);

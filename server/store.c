@@ -181,7 +181,15 @@ static const char *const migrations[] = {
 	");\n"
 	"CREATE INDEX campaign_devices_serial ON campaign_devices (serial);\n"
 	"CREATE INDEX campaign_devices_state ON campaign_devices (campaign, phase, state);\n"
-	"CREATE INDEX audit_subject ON audit (subject, seq);\n",
+	"CREATE INDEX audit_subject ON audit (subject, seq);\n"
+	"CREATE TABLE model_harm (\n"
+	"  model      TEXT PRIMARY KEY,\n"
+	"  safety     BIGINT NOT NULL CHECK (safety BETWEEN 0 AND 3),\n"
+	"  revenue    BIGINT NOT NULL CHECK (revenue BETWEEN 0 AND 3),\n"
+	"  brand      BIGINT NOT NULL CHECK (brand BETWEEN 0 AND 3),\n"
+	"  updated    BIGINT NOT NULL,\n"
+	"  updated_by TEXT NOT NULL\n"
+	");\n",
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))

@@ -127,6 +127,7 @@ ward_err srv_view_risk(struct srv_store *s, const struct srv_conf *c, size_t max
 	}
 	/* one more than max tells whether the registry holds more */
 	if ((e = srv_risk_models_load(ini, models, m)) != WARD_OK ||
+	    (e = srv_model_harm_apply(s, models, m)) != WARD_OK ||
 	    (e = srv_devices(s, &devs, &n, max + 1, m)) != WARD_OK)
 		goto out;
 	*truncated = n > max;
@@ -270,6 +271,7 @@ ward_err srv_view_models(struct srv_store *s, const struct srv_conf *c, json_t *
 	if (!rm)
 		return ward_msg_set(m, e, "out of memory");
 	if ((e = ini_path(c, "risk.ini", ini, sizeof(ini), m)) || (e = srv_risk_models_load(ini, rm, m)) ||
+	    (e = srv_model_harm_apply(s, rm, m)) ||
 	    (e = srv_models_enrolled(s, SRV_MODELS_MAX, &enrolled, &more, m)))
 		goto out;
 	doc = models_doc(rm, enrolled);
@@ -281,158 +283,32 @@ out:
 	return e;
 }
 
-/* The key of an ini line ("  safety = 2 ; x" -> "safety"), into key (size n); false if none. */
-static bool line_key(const char *line, size_t len, char *key, size_t n)
-{
-	size_t i = 0, k = 0;
-
-	while (i < len && (line[i] == ' ' || line[i] == '\t'))
-		i++;
-	while (i < len && line[i] != '=' && line[i] != ':' && line[i] != ' ' && line[i] != '\t' && k + 1 < n)
-		key[k++] = line[i++];
-	key[k] = '\0';
-	while (i < len && (line[i] == ' ' || line[i] == '\t'))
-		i++;
-	return k > 0 && i < len && (line[i] == '=' || line[i] == ':');
-}
-
-/* The section an ini line opens ("[thermo-2]" -> "thermo-2"), into name; false if it opens none. */
-static bool line_section(const char *line, size_t len, char *name, size_t n)
-{
-	size_t i = 0, j;
-
-	while (i < len && (line[i] == ' ' || line[i] == '\t'))
-		i++;
-	if (i >= len || line[i] != '[')
-		return false;
-	for (j = i + 1; j < len && line[j] != ']'; j++)
-		;
-	if (j >= len || j - i - 1 >= n)
-		return false;
-	memcpy(name, line + i + 1, j - i - 1);
-	name[j - i - 1] = '\0';
-	return true;
-}
-
-/* Write "key = v\n" for each harm level to set that is not yet marked done. */
-static ward_err harm_lines(struct ward_buf *b, const struct srv_harm *h, const bool done[3])
-{
-	static const char *const keys[3] = {"safety", "revenue", "brand"};
-	const int v[3] = {h->safety, h->revenue, h->brand};
-	ward_err e = WARD_OK;
-
-	for (int i = 0; i < 3 && !e; i++)
-		if (v[i] >= 0 && !done[i])
-			e = ward_buf_printf(b, "%s = %d\n", keys[i], v[i]);
-	return e;
-}
-
-/* text (the current risk.ini, NUL-terminated) with model's harm set, into b. */
-static ward_err harm_edit(const char *text, const char *model, const struct srv_harm *h, struct ward_buf *b)
-{
-	static const char *const keys[3] = {"safety", "revenue", "brand"};
-	const int v[3] = {h->safety, h->revenue, h->brand};
-	bool in = false, seen = false, done[3] = {false, false, false};
-	const char *p = text;
-	ward_err e = WARD_OK;
-
-	while (*p && !e) {
-		const char *nl = strchr(p, '\n');
-		size_t len = nl ? (size_t)(nl - p) : strlen(p);
-		char name[80], key[32];
-
-		if (line_section(p, len, name, sizeof(name))) {
-			if (in) /* leaving the model's section: what it lacked goes at its end */
-				e = harm_lines(b, h, done);
-			in = !strcmp(name, model);
-			seen |= in;
-		} else if (in && line_key(p, len, key, sizeof(key))) {
-			int i;
-
-			for (i = 0; i < 3 && strcmp(key, keys[i]); i++)
-				;
-			if (i < 3 && v[i] >= 0) {
-				if (!e)
-					e = ward_buf_printf(b, "%s = %d\n", keys[i], v[i]);
-				done[i] = true;
-				p += len + (nl ? 1 : 0);
-				continue;
-			}
-		}
-		if (!e)
-			e = ward_buf_printf(b, "%.*s\n", (int)len, p);
-		p += len + (nl ? 1 : 0);
-	}
-	if (!e && in)
-		e = harm_lines(b, h, done);
-	if (!e && !seen) {
-		e = ward_buf_printf(b, "%s[%s]\n", b->len ? "\n" : "", model);
-		if (!e)
-			e = harm_lines(b, h, done);
-	}
-	return e;
-}
-
-ward_err srv_view_model_harm_set(const struct srv_conf *c, const char *model, const struct srv_harm *h,
-				 json_t **entry, struct ward_msg *m)
+ward_err srv_view_model_harm_set(struct srv_store *s, const struct srv_conf *c, const char *model,
+				 const struct srv_harm *h, const char *actor, json_t **entry, struct ward_msg *m)
 {
 	struct srv_risk_models *rm = malloc(sizeof(*rm));
-	char ini[SRV_PATH_MAX + 16], lock[SRV_PATH_MAX + 16];
-	struct ward_buf cur, next;
+	char ini[SRV_PATH_MAX + 16];
 	const struct srv_risk_model *md;
-	bool configured = true;
-	int fd = -1;
+	unsigned lv[3];
 	ward_err e = WARD_E_NOMEM;
 
-	ward_buf_init(&cur, SRV_RISK_INI_MAX);
-	ward_buf_init(&next, SRV_RISK_INI_MAX);
-	if (!rm) {
-		ward_msg_set(m, e, "out of memory");
+	if (!rm)
+		return ward_msg_set(m, e, "out of memory");
+	/* the levels in force now (risk.ini, then the database), for those the request keeps */
+	if ((e = ini_path(c, "risk.ini", ini, sizeof(ini), m)) || (e = srv_risk_models_load(ini, rm, m)) ||
+	    (e = srv_model_harm_apply(s, rm, m)))
 		goto out;
-	}
-	if ((e = ini_path(c, "risk.ini", ini, sizeof(ini), m)) || (e = ini_path(c, "risk.ini.lock", lock, sizeof(lock), m)))
+	md = strcmp(model, "*") ? srv_risk_model_for(rm, model) : &rm->deflt;
+	lv[0] = h->safety >= 0 ? (unsigned)h->safety : md->safety;
+	lv[1] = h->revenue >= 0 ? (unsigned)h->revenue : md->revenue;
+	lv[2] = h->brand >= 0 ? (unsigned)h->brand : md->brand;
+	if ((e = srv_model_harm_set(s, model, lv[0], lv[1], lv[2], actor, time(NULL), m)) ||
+	    (e = srv_risk_models_load(ini, rm, m)) || (e = srv_model_harm_apply(s, rm, m)))
 		goto out;
-	fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0 || flock(fd, LOCK_EX) != 0) {
-		e = ward_msg_set(m, WARD_E_IO, "%s: %s", lock, strerror(errno));
-		goto out;
-	}
-	e = ward_file_read(ini, SRV_RISK_INI_MAX, &cur, m);
-	if (e == WARD_E_NOTFOUND)
-		e = WARD_OK;
-	if (!e)
-		e = ward_buf_append(&cur, "", 1); /* NUL-terminate */
-	if (e)
-		goto out;
-	if (memchr(cur.p, '\0', cur.len - 1)) {
-		e = ward_msg_set(m, WARD_E_PARSE, "%s holds a NUL byte; fix it by hand first", ini);
-		goto out;
-	}
-	if ((e = srv_risk_models_parse((const char *)cur.p, rm, m)) != WARD_OK) {
-		ward_msg_prefix(m, e, "%s is invalid, fix it by hand first: ", ini);
-		goto out;
-	}
-	if ((e = harm_edit((const char *)cur.p, model, h, &next)) != WARD_OK) {
-		ward_msg_set(m, e, "%s would grow beyond %d bytes", ini, SRV_RISK_INI_MAX);
-		goto out;
-	}
-	if ((e = ward_buf_append(&next, "", 1)) != WARD_OK ||
-	    (e = srv_risk_models_parse((const char *)next.p, rm, m)) != WARD_OK) {
-		ward_msg_prefix(m, e, "the edited %s does not parse (nothing written): ", ini);
-		goto out;
-	}
-	if ((e = ward_file_write_atomic(ini, next.p, next.len - 1, 0644, m)) != WARD_OK)
-		goto out;
-	md = srv_risk_model_for(rm, model);
-	if (strcmp(model, "*") && md == &rm->deflt)
-		configured = false; /* cannot happen: the edit added the section */
-	*entry = model_json(md, configured);
+	md = strcmp(model, "*") ? srv_risk_model_for(rm, model) : &rm->deflt;
+	*entry = model_json(md, true);
 	e = *entry ? WARD_OK : ward_msg_set(m, WARD_E_NOMEM, "out of memory");
 out:
-	if (fd >= 0)
-		close(fd); /* releases the lock */
-	ward_buf_free(&cur);
-	ward_buf_free(&next);
 	free(rm);
 	return e;
 }

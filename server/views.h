@@ -56,15 +56,24 @@ struct srv_harm {
 	int safety, revenue, brand;
 };
 /*
- * Set model's harm levels in DIR/risk.ini: its section's safety/revenue/brand
- * lines are replaced or added (a new section is appended when it has none;
- * "*" names the defaults), every other line (comments included) stays. The
- * result is parsed before it replaces the file atomically; a risk.ini that is
- * already invalid is refused (WARD_E_PARSE) and left alone. *entry gets the
- * model's entry as srv_view_models shows it (caller decrefs).
+ * Set model's harm levels (-1 keeps a level) in the database (table
+ * model_harm, server/store_models.c), over DIR/risk.ini's settings, which
+ * stay as they are; "*" names the defaults. *entry gets the model's settings
+ * as GET /api/v1/models shows them. The caller audits the change.
  */
-ward_err srv_view_model_harm_set(const struct srv_conf *c, const char *model, const struct srv_harm *h,
-				 json_t **entry, struct ward_msg *m) WARD_MUST_USE;
+ward_err srv_view_model_harm_set(struct srv_store *s, const struct srv_conf *c, const char *model,
+				 const struct srv_harm *h, const char *actor, json_t **entry,
+				 struct ward_msg *m) WARD_MUST_USE;
+
+/* ---- server/store_models.c: harm per model in the database ---- */
+struct srv_risk_models;
+/* Read the model_harm rows over rm (loaded from risk.ini): "*" sets the defaults; a model
+ * without a section gets one (the defaults with its harm). WARD_E_TOOBIG past
+ * SRV_RISK_MODELS_MAX models. */
+ward_err srv_model_harm_apply(struct srv_store *s, struct srv_risk_models *rm, struct ward_msg *m) WARD_MUST_USE;
+/* Store model's harm levels (each 0..3), set by actor (an operator's name) at now. */
+ward_err srv_model_harm_set(struct srv_store *s, const char *model, unsigned safety, unsigned revenue,
+			    unsigned brand, const char *actor, time_t now, struct ward_msg *m) WARD_MUST_USE;
 
 /* {"images": [{"name", "length", "version", "hardware_id"}]}: the top-level targets of the verified
  * image repository (DIR/repo/), by name; version and hardware_id null when the entry lacks them. */

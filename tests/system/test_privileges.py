@@ -4,7 +4,7 @@ Started as root with `[server] user = nobody` (made by `ward init --user nobody`
 every worker must run as nobody (all uids and gids, no supplementary groups, no
 capabilities, NoNewPrivs 1) while the supervisor may stay root; enrolment over
 EST, a check-in, a revocation through the operator API (the worker re-signs
-and renames the CRL as nobody) and a model's harm through the API (risk.ini)
+and renames the CRL as nobody) and a model's harm through the API (in the database)
 must all work; the keys stay root's 0600 and nobody cannot read them (tried
 with util-linux's setpriv). Refusals: a user that does not exist, a user that
 is root, a user that cannot write what the workers write, a non-root start
@@ -187,12 +187,10 @@ def test_workers_drop_to_user(base):
         r = request(srv.port, tls_context(fl.root), "GET", "/crl")
         assert r.status == 200 and r.body == (fl.dir / "ca" / "crl.der").read_bytes()
 
-        # a model's harm through the API: risk.ini written by a worker
+        # a model's harm through the API: stored by a worker in the database
         r = call(fl, srv, "POST", "/api/v1/models/thermo-2/harm", token, body={"safety": 3})
         assert r.status == 200, r.text
-        ini = fl.dir / "risk.ini"
-        assert "safety = 3" in ini.read_text() or re.search(r"safety\s*=\s*3", ini.read_text())
-        assert owner(ini)[0] == NOBODY.pw_uid
+        assert fl.scalar("SELECT safety FROM model_harm WHERE model = 'thermo-2'") == "3"
 
         assert srv.running() and not srv.worker_deaths(), srv.log()
     finally:

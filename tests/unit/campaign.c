@@ -237,7 +237,7 @@ static int setup(void **state)
 			return -1;
 		}
 	} else {
-		sqlf(f, "DROP TABLE IF EXISTS campaign_devices, campaigns, device_reports, "
+		sqlf(f, "DROP TABLE IF EXISTS model_harm, campaign_devices, campaigns, device_reports, "
 		        "api_tokens, operators, "
 		        "device_assignments, audit, certs, devices, batches, crl_state, "
 		        "schema_version CASCADE");

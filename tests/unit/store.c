@@ -162,7 +162,7 @@ static int setup(void **state)
 			return -1;
 		}
 	} else {
-		raw_sql(f, "DROP TABLE IF EXISTS campaign_devices, campaigns, device_reports, api_tokens, operators, device_assignments, audit, certs, devices, batches, crl_state, schema_version CASCADE");
+		raw_sql(f, "DROP TABLE IF EXISTS model_harm, campaign_devices, campaigns, device_reports, api_tokens, operators, device_assignments, audit, certs, devices, batches, crl_state, schema_version CASCADE");
 		if (ward_snprintf(f->uri, sizeof(f->uri), "%s", g_pg_uri)) {
 			free(f);
 			return -1;
