@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "remote.h"
 #include "conf.h"
 #include "director.h"
 #include "store.h"
@@ -27,88 +28,60 @@
 enum { EX_SUCCESS = 0, EX_FAIL = 1, EX_USAGE = 2 };
 
 static const char assign_help[] =
-    "usage: ward device assign SERIAL --image TARGETPATH -c DIR/ward.conf [--json]\n"
+    "usage: ward device assign SERIAL --image TARGETPATH [-c DIR/ward.conf | --server URL] [--json]\n"
     "\n"
     "Have the director name TARGETPATH, an image the release key signed in the image\n"
     "repository DIR/repo/, as what device SERIAL installs next (docs/ward-server.md).\n"
     "\n"
     "  --image TARGETPATH      the image's target path in the image repository\n"
-    "  -c, --config FILE       the deployment's ward.conf\n"
+    "  -c, --config FILE       the deployment's ward.conf (without it: ward-server's API,\n"
+    "                          `ward --server URL` or a saved `ward login`)\n"
     "  --json                  print the assignment as a JSON object\n";
-
-/* The hardware id the device reported at its last check-in, or "" when none. */
-static void reported_hw(const struct srv_device *dev, char *out, size_t n)
-{
-	json_t *f = dev->facts[0] ? json_loads(dev->facts, 0, NULL) : NULL;
-	json_t *hw = json_object_get(f, "hardware_id");
-
-	out[0] = '\0';
-	if (json_is_string(hw))
-		snprintf(out, n, "%s", json_string_value(hw));
-	json_decref(f);
-}
 
 static ward_err assign_run(const char *conf_path, const char *serial, const char *target, bool json,
 			   struct ward_msg *m)
 {
-	struct srv_conf *conf = calloc(1, sizeof(*conf));
-	struct srv_device *dev = calloc(1, sizeof(*dev));
-	struct srv_store *st = NULL;
-	char *entry = NULL, hw[128], version[64], devhw[128], actor[96];
-	int64_t dversion = 0;
+	struct cli_src src = {0};
 	json_t *d = NULL;
 	ward_err e;
 
-	if (!conf || !dev) {
-		e = ward_msg_set(m, WARD_E_NOMEM, "out of memory");
-		goto out;
-	}
-	if ((e = cli_deploy_open(conf_path, conf, &st, m)) != WARD_OK ||
-	    (e = srv_device_get(st, serial, dev, m)) != WARD_OK)
-		goto out;
-	if (dev->status != SRV_DEVICE_ACTIVE) {
-		e = ward_msg_set(m, WARD_E_DENIED, "device %s is not active: it gets no updates", serial);
-		goto out;
-	}
-	if ((e = srv_director_image_entry(conf, target, &entry, hw, version, m)) != WARD_OK)
-		goto out;
-	reported_hw(dev, devhw, sizeof(devhw));
-	if (devhw[0] && strcmp(devhw, hw)) {
-		e = ward_msg_set(m, WARD_E_DENIED, "image \"%s\" is for hardware \"%s\"; device %s reports \"%s\"",
-				 target, hw, serial, devhw);
-		goto out;
-	}
-	cli_actor(actor, sizeof(actor));
-	d = json_pack("{s:s,s:s,s:s,s:s}", "target", target, "version", version, "hardware_id", hw, "by", actor);
-	if (!d) {
-		e = ward_msg_set(m, WARD_E_NOMEM, "out of memory");
-		goto out;
-	}
-	/* the assignment and its "assign" audit record commit together */
-	if ((e = srv_assignment_set(st, serial, target, entry, d, time(NULL), &dversion, m)) != WARD_OK)
-		goto out;
-	json_object_del(d, "by");
-	json_object_set_new(d, "director_version", json_integer(dversion));
-	if (json) {
-		char *text;
+	if ((e = cli_src_open("device assign", conf_path, &src, m)) != WARD_OK)
+		return e;
+	if (src.remote) {
+		char path[256];
+		json_t *body = json_pack("{s:s}", "image", target);
 
-		json_object_set_new(d, "serial", json_string(serial));
-		text = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
+		if (!body || ward_snprintf(path, sizeof(path), "/api/v1/devices/%s/assign", serial))
+			e = ward_msg_set(m, WARD_E_INVAL, "device serial too long");
+		else
+			e = cli_remote_call(src.remote, "POST", path, body, &d, m);
+		json_decref(body);
+	} else {
+		char actor[96];
+
+		cli_actor(actor, sizeof(actor));
+		e = srv_director_assign(src.store, src.conf, serial, target, actor, &d, m);
+	}
+	if (e)
+		goto out;
+	if (json) {
+		char *text = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
+
 		if (!text) {
 			e = ward_msg_set(m, WARD_E_NOMEM, "out of memory");
 			goto out;
 		}
 		printf("%s\n", text);
 		free(text);
-	} else
-		printf("device %s: install %s (version %s, hardware %s); director version %lld\n", serial,
-		       target, version, hw, (long long)dversion);
+	} else {
+		printf("device %s: install %s (version %s, hardware %s); director version %lld\n", serial, target,
+		       json_string_value(json_object_get(d, "version")),
+		       json_string_value(json_object_get(d, "hardware_id")),
+		       (long long)json_integer_value(json_object_get(d, "director_version")));
+	}
 out:
 	json_decref(d);
-	free(entry);
-	srv_store_close(st);
-	free(dev);
-	free(conf);
+	cli_src_close(&src);
 	return e;
 }
 
@@ -153,8 +126,8 @@ int cli_device_assign(int argc, char **argv)
 			return EX_USAGE;
 		}
 	}
-	if (optind + 1 != argc || !conf || !image) {
-		cli_error("device assign: SERIAL, --image and -c are required; `ward device assign --help`");
+	if (optind + 1 != argc || !image) {
+		cli_error("device assign: SERIAL and --image are required; `ward device assign --help`");
 		return EX_USAGE;
 	}
 	if (!cli_ident_ok(argv[optind], 64)) {

@@ -31,12 +31,13 @@
 enum { EX_SUCCESS = 0, EX_FAIL = 1, EX_USAGE = 2 };
 
 static const char audit_help[] =
-    "usage: ward audit verify -c DIR/ward.conf\n"
+    "usage: ward audit verify [-c DIR/ward.conf]\n"
     "       ward audit list -c DIR/ward.conf [--after SEQ] [--limit N] [--subject S] [--json]\n"
     "\n"
     "list: the records after SEQ (default: from the first), oldest first, at most N\n"
     "(1-1000, default 200); with --subject only those about S (a serial, an operator).\n"
-    "Without -c, with `ward --server URL` or after `ward login`, through ward-server's API.\n"
+    "Without -c (both commands), with `ward --server URL` or after `ward login`, through\n"
+    "ward-server's API.\n"
     "\n"
     "verify: recompute the audit log's hash chain from the first record. Prints\n"
     "\"audit log intact: N records\" and exits 0, or names the record that was\n"
@@ -50,20 +51,32 @@ static const char audit_help[] =
 
 static int audit_verify(const char *conf_path)
 {
-	struct srv_conf *conf = malloc(sizeof(*conf));
-	struct srv_store *store = NULL;
+	struct cli_src src = {0};
 	struct ward_msg m = {0};
 	uint64_t records = 0;
+	json_t *r = NULL;
 	int rc = EX_FAIL;
-	ward_err e = WARD_E_NOMEM;
+	ward_err e;
 
-	if (!conf) {
-		ward_msg_set(&m, e, "out of memory");
-		goto out;
+	if ((e = cli_src_open("audit verify", conf_path, &src, &m)) != WARD_OK) {
+		rc = cli_src_status(e);
+		cli_error("audit verify: %s", m.text);
+		return rc;
 	}
-	if ((e = cli_deploy_open(conf_path, conf, &store, &m)) != WARD_OK)
-		goto out;
-	e = srv_audit_verify(store, &records, &m);
+	if (src.remote) {
+		/* the server walks the chain (GET /api/v1/audit/verify) */
+		e = cli_remote_call(src.remote, "GET", "/api/v1/audit/verify", NULL, &r, &m);
+		if (!e && json_is_false(json_object_get(r, "intact")))
+			e = ward_msg_set(&m, WARD_E_VERIFY, "%s", json_string_value(json_object_get(r, "problem"))
+								? json_string_value(json_object_get(r, "problem"))
+								: "the server says the chain is broken");
+		else if (!e && !json_is_integer(json_object_get(r, "records")))
+			e = ward_msg_set(&m, WARD_E_PARSE, "the server's answer has no record count");
+		else if (!e)
+			records = (uint64_t)json_integer_value(json_object_get(r, "records"));
+	} else {
+		e = srv_audit_verify(src.store, &records, &m);
+	}
 	if (e == WARD_E_VERIFY) {
 		ward_msg_prefix(&m, e, "audit log TAMPERED: ");
 		goto out;
@@ -77,8 +90,8 @@ static int audit_verify(const char *conf_path)
 out:
 	if (rc != EX_SUCCESS)
 		cli_error("audit verify: %s", m.text[0] ? m.text : ward_err_name(e));
-	srv_store_close(store);
-	free(conf);
+	json_decref(r);
+	cli_src_close(&src);
 	return rc;
 }
 
@@ -243,10 +256,6 @@ int cli_audit(int argc, char **argv)
 		return audit_list(conf, after, limit, subject, json);
 	if (list_opt) {
 		cli_error("audit verify: --after, --limit, --subject and --json are options of `audit list`");
-		return EX_USAGE;
-	}
-	if (!conf) {
-		cli_error("audit verify: -c DIR/ward.conf is required");
 		return EX_USAGE;
 	}
 	return audit_verify(conf);

@@ -361,3 +361,62 @@ ward_err srv_director_image_entry(const struct srv_conf *c, const char *target, 
 
 	return srv_director_image_with(c, entry_of, &x, m);
 }
+
+/* ---- assigning an image to one device (`ward device assign`, the API) ---- */
+
+/* The hardware id the device reported at its last check-in, or "" when none. */
+static void reported_hw(const struct srv_device *dev, char *out, size_t n)
+{
+	json_t *f = dev->facts[0] ? json_loads(dev->facts, 0, NULL) : NULL;
+	json_t *hw = json_object_get(f, "hardware_id");
+
+	out[0] = '\0';
+	if (json_is_string(hw))
+		snprintf(out, n, "%s", json_string_value(hw));
+	json_decref(f);
+}
+
+ward_err srv_director_assign(struct srv_store *s, const struct srv_conf *c, const char *serial, const char *target,
+			     const char *actor, json_t **out, struct ward_msg *m)
+{
+	struct srv_device *dev = calloc(1, sizeof(*dev));
+	char *entry = NULL, hw[128], version[64], devhw[128];
+	int64_t dversion = 0;
+	json_t *d = NULL;
+	ward_err e;
+
+	if (!dev)
+		return ward_msg_set(m, WARD_E_NOMEM, "out of memory");
+	if ((e = srv_device_get(s, serial, dev, m)) != WARD_OK)
+		goto out;
+	if (dev->status != SRV_DEVICE_ACTIVE) {
+		e = ward_msg_set(m, WARD_E_DENIED, "device %s is not active: it gets no updates", serial);
+		goto out;
+	}
+	if ((e = srv_director_image_entry(c, target, &entry, hw, version, m)) != WARD_OK)
+		goto out;
+	reported_hw(dev, devhw, sizeof(devhw));
+	if (devhw[0] && strcmp(devhw, hw)) {
+		e = ward_msg_set(m, WARD_E_DENIED, "image \"%s\" is for hardware \"%s\"; device %s reports \"%s\"",
+				 target, hw, serial, devhw);
+		goto out;
+	}
+	d = json_pack("{s:s,s:s,s:s,s:s}", "target", target, "version", version, "hardware_id", hw, "by", actor);
+	if (!d) {
+		e = ward_msg_set(m, WARD_E_NOMEM, "out of memory");
+		goto out;
+	}
+	/* the assignment and its "assign" audit record commit together */
+	if ((e = srv_assignment_set(s, serial, target, entry, d, time(NULL), &dversion, m)) != WARD_OK)
+		goto out;
+	json_object_del(d, "by");
+	json_object_set_new(d, "director_version", json_integer(dversion));
+	json_object_set_new(d, "serial", json_string(serial));
+	*out = d;
+	d = NULL;
+out:
+	json_decref(d);
+	free(entry);
+	free(dev);
+	return e;
+}

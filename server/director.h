@@ -109,4 +109,16 @@ typedef ward_err (*srv_director_image_fn)(void *ctx, struct ward_tuf_client *cl,
 ward_err srv_director_image_with(const struct srv_conf *c, srv_director_image_fn fn, void *ctx,
 				 struct ward_msg *m) WARD_MUST_USE;
 
+/*
+ * Have the director name target (an image the verified image repository lists) for
+ * serial: the device must be active, and an image for other hardware than the device
+ * reported is refused (it would refuse it anyway). The assignment and its "assign"
+ * audit record (with actor) commit together. *out (caller decrefs) gets {"serial",
+ * "target", "version", "hardware_id", "director_version"}. WARD_E_NOTFOUND (device,
+ * or an image the repository does not list), WARD_E_DENIED.
+ */
+struct srv_store;
+ward_err srv_director_assign(struct srv_store *s, const struct srv_conf *c, const char *serial, const char *target,
+			     const char *actor, struct json_t **out, struct ward_msg *m) WARD_MUST_USE;
+
 #endif

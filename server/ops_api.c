@@ -10,6 +10,8 @@
  *   GET  /api/v1/devices/SERIAL                 any role
  *   POST /api/v1/devices/SERIAL/revoke|decommission|labels  admin, operator
  *   GET  /api/v1/audit[?after,limit,subject]    any role
+ *   GET  /api/v1/audit/verify                   any role
+ *   POST /api/v1/devices/SERIAL/assign          admin, release-manager
  *   GET  /api/v1/fleet/risk[?limit]             any role
  *   GET  /api/v1/models                         any role
  *   POST /api/v1/models/MODEL/harm              admin, release-manager
@@ -44,6 +46,7 @@
 #include "campaign.h"
 #include "risk.h"
 #include "crl.h"
+#include "director.h"
 #include "srv.h"
 #include "store_ops.h"
 #include "views.h"
@@ -296,6 +299,25 @@ static void whoami(struct evhttp_request *req, const struct srv_operator *op)
 {
 	srv_reply_json(req, json_pack("{s:s,s:s,s:I}", "name", op->name, "role", srv_op_role_name(op->role),
 				      "expires", (json_int_t)op->token_expires));
+}
+
+/*
+ * GET /api/v1/audit/verify: walk the whole hash chain (server/store.h,
+ * srv_audit_verify) as `ward audit verify` does. It runs on the worker's event
+ * loop: for very long logs, run `ward audit verify -c` on the deployment.
+ */
+static void audit_verify(struct evhttp_request *req, struct srv *s)
+{
+	struct ward_msg m = {{0}};
+	uint64_t records = 0;
+	ward_err e = srv_audit_verify(s->store, &records, &m);
+
+	if (e == WARD_E_VERIFY)
+		srv_reply_json(req, json_pack("{s:b,s:s}", "intact", false, "problem", m.text));
+	else if (e)
+		store_failed(req, "verifying the audit log", &m);
+	else
+		srv_reply_json(req, json_pack("{s:b,s:I}", "intact", true, "records", (json_int_t)records));
 }
 
 static void audit_list(struct evhttp_request *req, struct srv *s)
@@ -639,6 +661,40 @@ static void reply_row(struct evhttp_request *req, struct srv *s, const char *ser
 	free(row);
 }
 
+/* POST .../assign {"image": TARGETPATH}: the director names it for this device. */
+static void device_assign(struct evhttp_request *req, struct srv *s, const struct srv_operator *op,
+			  const char *serial)
+{
+	struct ward_msg m = {{0}};
+	json_t *j, *image, *out = NULL;
+	ward_err e;
+
+	if (!role_allows(req, s, op, R_ADMIN | R_RELEASE, "assign images to devices", serial))
+		return;
+	j = srv_json_body(req, false);
+	if (!j)
+		return;
+	image = json_object_get(j, "image");
+	if (json_object_size(j) != 1 || !json_is_string(image) || json_string_length(image) == 0 ||
+	    json_string_length(image) > 255) {
+		srv_error(req, 400, "Bad Request", "assign takes {\"image\": \"TARGETPATH\"} (at most 255 bytes)");
+		json_decref(j);
+		return;
+	}
+	e = srv_director_assign(s->store, &s->conf, serial, json_string_value(image), op->name, &out, &m);
+	json_decref(j);
+	if (e == WARD_E_NOTFOUND)
+		srv_error(req, 404, "Not Found", "%s", m.text);
+	else if (e == WARD_E_DENIED)
+		srv_error(req, 409, "Conflict", "%s", m.text);
+	else if (e == WARD_E_INVAL || e == WARD_E_TOOBIG || e == WARD_E_PARSE)
+		srv_error(req, 400, "Bad Request", "%s", m.text);
+	else if (e)
+		store_failed(req, "assigning an image", &m);
+	else
+		srv_reply_json(req, out);
+}
+
 /* POST .../revoke, .../decommission */
 static void device_status(struct evhttp_request *req, struct srv *s, const struct srv_operator *op,
 			  const char *serial, bool decommission)
@@ -776,7 +832,8 @@ static void devices(struct evhttp_request *req, struct srv *s, const struct srv_
 		return;
 	}
 	action = slash + 1;
-	if (strcmp(action, "revoke") && strcmp(action, "decommission") && strcmp(action, "labels"))
+	if (strcmp(action, "revoke") && strcmp(action, "decommission") && strcmp(action, "labels") &&
+	    strcmp(action, "assign"))
 		goto notfound;
 	if (!srv_is_post(req)) {
 		srv_not_allowed(req, "POST");
@@ -784,12 +841,14 @@ static void devices(struct evhttp_request *req, struct srv *s, const struct srv_
 	}
 	if (!strcmp(action, "labels"))
 		device_labels(req, s, op, serial);
+	else if (!strcmp(action, "assign"))
+		device_assign(req, s, op, serial);
 	else
 		device_status(req, s, op, serial, !strcmp(action, "decommission"));
 	return;
 notfound:
 	srv_error(req, 404, "Not Found", "no such resource (GET /api/v1/devices/SERIAL, POST "
-		  ".../SERIAL/revoke, .../decommission or .../labels)");
+		  ".../SERIAL/revoke, .../decommission, .../labels or .../assign)");
 }
 
 /* ---- routing ------------------------------------------------------------------- */
@@ -840,6 +899,11 @@ void srv_ops_api(struct evhttp_request *req, struct srv *s, const char *path)
 			srv_not_allowed(req, "GET, HEAD");
 		else if (no_body(req))
 			audit_list(req, s);
+		return;
+	}
+	if (!strcmp(p, "audit/verify")) {
+		if (plain_get(req))
+			audit_verify(req, s);
 		return;
 	}
 	if (!strcmp(p, "fleet/risk")) {

@@ -729,3 +729,49 @@ def test_help_flags_are_documented():
     assert "--report-timeout" in flags and "--max-failure" in flags, flags
     missing = sorted(f for f in flags if f"`{f}" not in doc)
     assert not missing, f"ward campaign --help names {missing}, docs/campaigns.md does not"
+
+
+def test_assign_and_audit_verify_through_the_api(make_world, backend, tmp_path):
+    """`ward device assign` and `ward audit verify` also go through the API (everything an
+    operator does): POST /api/v1/devices/SERIAL/assign (admin, release manager; audited with
+    the operator, in the assignment's transaction) and GET /api/v1/audit/verify."""
+    if backend != "sqlite":
+        pytest.skip("the same code on both backends")
+    import subprocess
+    from fleet import WARD
+    w = make_world(1)
+    d = w.devices[0]
+    r = w.api("POST", f"/api/v1/devices/{d.serial}/assign", {"image": w.v2.name}, token="operator")
+    assert r.status == 403
+    for bad in ({"image": ""}, {"image": 5}, {"image": "x", "more": 1}, {}):
+        r = w.api("POST", f"/api/v1/devices/{d.serial}/assign", bad, token="release-manager")
+        assert r.status == 400, (bad, r.status, r.text)
+    r = w.api("POST", f"/api/v1/devices/{d.serial}/assign", {"image": "nope.img"}, token="release-manager")
+    assert r.status == 404 and "does not list" in r.text, r.text
+    r = w.api("POST", "/api/v1/devices/nobody-here/assign", {"image": w.v2.name}, token="release-manager")
+    assert r.status == 404
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WARD_")}
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "xdg")
+    pw = tmp_path / "pw-a"
+    pw.write_text(PASSWORD + "\n")
+
+    def ward(*args, ok=True):
+        p = subprocess.run([str(WARD), *map(str, args)], capture_output=True, text=True, env=env,
+                           stdin=subprocess.DEVNULL, timeout=60)
+        assert (p.returncode == 0) == ok, (args, p.returncode, p.stdout, p.stderr)
+        return p
+
+    ward("login", "--server", w.server.url, "--ca", w.fleet.root, "--name", "releasemanager",
+         "--password-file", pw)
+    out = json.loads(ward("device", "assign", d.serial, "--image", w.v2.name, "--json").stdout)
+    assert out["director_version"] == 2 and out["target"] == w.v2.name and out["serial"] == d.serial
+    assert d.offered() == w.v2.name
+    rec = [r for r in w.fleet.audit() if r["event"] == "assign"][-1]
+    assert rec["detail"]["by"] == "releasemanager" and rec["detail"]["director_version"] == 2
+    p = ward("audit", "verify")
+    n = w.fleet.audit_verify()
+    assert p.stdout.strip() == f"audit log intact: {n} records", p.stdout
+    # a broken chain is reported as such through the API too
+    w.fleet.sql("UPDATE audit SET subject = 'edited' WHERE seq = 2")
+    p = ward("audit", "verify", ok=False)
+    assert "TAMPERED" in p.stderr and "record 2" in p.stderr, p.stderr
