@@ -142,6 +142,12 @@ static ward_err camp_save(struct srv_store *s, const struct camp *c, int64_t now
 			      p, NPARAM(p), NULL, NULL, NULL, m);
 }
 
+/* A campaign state name (one of the schema's, all shorter than the field). */
+static void set_state(struct camp *c, const char *state)
+{
+	snprintf(c->state, sizeof(c->state), "%s", state);
+}
+
 static void set_reason(struct camp *c, const char *fmt, ...) WARD_PRINTF(2, 3);
 static void set_reason(struct camp *c, const char *fmt, ...)
 {
@@ -349,7 +355,7 @@ static ward_err step_locked(struct srv_store *s, struct camp *c, int64_t now, st
 			int64_t size = phase_size(&cnt, cur), fresh = bad - c->failures_acked;
 
 			if (size && fresh > 0 && fresh * 10000 > c->max_failure * size) {
-				strcpy(c->state, "paused");
+				set_state(c, "paused");
 				set_reason(c, "paused by ward-server: %lld of %lld devices of phase %zu failed (%.2f%%), above the %.2f%% limit",
 					   (long long)bad, (long long)size, cur + 1, 100.0 * (double)bad / (double)size,
 					   (double)c->max_failure / 100.0);
@@ -378,7 +384,7 @@ static ward_err step_locked(struct srv_store *s, struct camp *c, int64_t now, st
 					   (long long)waiting);
 				return strcmp(was, c->reason) ? camp_save(s, c, now, m) : WARD_OK;
 			}
-			strcpy(c->state, "finished");
+			set_state(c, "finished");
 			set_reason(c, "finished: every device of the last phase is healthy, failed or rolled back");
 			e = camp_save(s, c, now, m);
 			if (!e)
@@ -688,7 +694,7 @@ static ward_err start_locked(struct srv_store *s, struct start_ctx *x, struct wa
 		if (end > start)
 			start = end;
 	}
-	strcpy(c->state, "running");
+	set_state(c, "running");
 	c->phase = 0;
 	set_reason(c, "started by %.100s: %zu devices in %zu phases", x->actor, x->n, c->nphases);
 	e = camp_save(s, c, x->now, m);
@@ -721,7 +727,7 @@ static ward_err act_tx(struct srv_store *s, void *arg, struct ward_msg *m)
 		if (strcmp(c->state, "running"))
 			return ward_msg_set(m, WARD_E_DENIED, "campaign %s is %s: only a running campaign can pause", c->id,
 					    c->state);
-		strcpy(c->state, "paused");
+		set_state(c, "paused");
 		set_reason(c, "paused by %.100s%s%.150s", x->actor, x->why ? ": " : "", x->why ? x->why : "");
 		e = withdraw_offers(s, c, "pending", x->now, m);
 		if (!e)
@@ -733,7 +739,7 @@ static ward_err act_tx(struct srv_store *s, void *arg, struct ward_msg *m)
 		if (strcmp(c->state, "paused"))
 			return ward_msg_set(m, WARD_E_DENIED, "campaign %s is %s: only a paused campaign can resume", c->id,
 					    c->state);
-		strcpy(c->state, "running");
+		set_state(c, "running");
 		set_reason(c, "resumed by %.100s%s%.150s", x->actor, x->why ? ": " : "", x->why ? x->why : "");
 		{
 			struct counts *cnt = calloc(1, sizeof(*cnt));
@@ -758,7 +764,7 @@ static ward_err act_tx(struct srv_store *s, void *arg, struct ward_msg *m)
 
 		if (strcmp(c->state, "created") && strcmp(c->state, "running") && strcmp(c->state, "paused"))
 			return ward_msg_set(m, WARD_E_DENIED, "campaign %s is already %s", c->id, c->state);
-		strcpy(c->state, "cancelled");
+		set_state(c, "cancelled");
 		set_reason(c, "cancelled by %.100s%s%.150s", x->actor, x->why ? ": " : "", x->why ? x->why : "");
 		e = withdraw_offers(s, c, "cancelled", x->now, m);
 		if (!e)
