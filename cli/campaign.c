@@ -64,41 +64,18 @@ static const char campaign_help[] =
     "Without -c the command goes to ward-server's API: `ward --server URL campaign ...`\n"
     "or a saved `ward login`.\n";
 
-/* How a command reaches the campaigns: the database, or the API. */
-struct target {
-	struct srv_conf *conf;    /* local: the deployment */
-	struct srv_store *store;  /* local: its database */
-	struct cli_remote *remote; /* remote: the API */
-	char actor[96];           /* local: who is acting, for the audit log */
-};
-
-static ward_err target_open(const char *conf_path, struct target *t, struct ward_msg *m)
+/* Who acts, for the audit log, when a command works on the database directly. */
+static const char *local_actor(void)
 {
-	memset(t, 0, sizeof(*t));
-	if (!conf_path && cli_remote_wanted_for(NULL))
-		return cli_remote_open(&t->remote, m);
-	if (!conf_path)
-		return ward_msg_set(m, WARD_E_INVAL,
-				    "say where the campaigns are: -c DIR/ward.conf, or --server URL (see `ward login`)");
-	if (cli_remote_wanted_for(conf_path))
-		return cli_remote_open(&t->remote, m);
-	t->conf = calloc(1, sizeof(*t->conf));
-	if (!t->conf)
-		return ward_msg_set(m, WARD_E_NOMEM, "out of memory");
-	cli_actor(t->actor, sizeof(t->actor));
-	return cli_deploy_open(conf_path, t->conf, &t->store, m);
-}
+	static char actor[96];
 
-static void target_close(struct target *t)
-{
-	srv_store_close(t->store);
-	free(t->conf);
-	cli_remote_free(t->remote);
-	memset(t, 0, sizeof(*t));
+	if (!actor[0])
+		cli_actor(actor, sizeof(actor));
+	return actor;
 }
 
 /* GET the campaign (or the list when id is NULL). */
-static ward_err fetch(struct target *t, const char *id, bool devices, json_t **out, struct ward_msg *m)
+static ward_err fetch(struct cli_src *t, const char *id, bool devices, json_t **out, struct ward_msg *m)
 {
 	char path[128];
 
@@ -219,7 +196,7 @@ static int emit(const json_t *o, bool json, bool list, bool devices)
 
 /* ---- commands ---- */
 
-static ward_err do_create(struct target *t, json_t *body, json_t **out, struct ward_msg *m)
+static ward_err do_create(struct cli_src *t, json_t *body, json_t **out, struct ward_msg *m)
 {
 	struct srv_campaign_spec spec;
 	char id[SRV_CAMPAIGN_ID + 1];
@@ -229,13 +206,13 @@ static ward_err do_create(struct target *t, json_t *body, json_t **out, struct w
 		return cli_remote_call(t->remote, "POST", "/api/v1/campaigns", body, out, m);
 	e = srv_campaign_spec_parse(body, &spec, m);
 	if (!e)
-		e = srv_campaign_create(t->store, t->conf, &spec, t->actor, time(NULL), id, m);
+		e = srv_campaign_create(t->store, t->conf, &spec, local_actor(), time(NULL), id, m);
 	if (!e)
 		e = srv_campaign_json(t->store, id, true, out, m);
 	return e;
 }
 
-static ward_err do_act(struct target *t, const char *id, const char *verb, const char *reason, json_t **out,
+static ward_err do_act(struct cli_src *t, const char *id, const char *verb, const char *reason, json_t **out,
 		       struct ward_msg *m)
 {
 	static const struct {
@@ -262,13 +239,13 @@ static ward_err do_act(struct target *t, const char *id, const char *verb, const
 	}
 	for (size_t i = 0; i < sizeof(acts) / sizeof(acts[0]); i++)
 		if (!strcmp(verb, acts[i].name))
-			e = srv_campaign_act(t->store, id, acts[i].a, t->actor, reason, time(NULL), m);
+			e = srv_campaign_act(t->store, id, acts[i].a, local_actor(), reason, time(NULL), m);
 	if (!e)
 		e = srv_campaign_json(t->store, id, true, out, m);
 	return e;
 }
 
-static ward_err do_approve(struct target *t, const char *id, const char *const *serials, size_t n, bool phase,
+static ward_err do_approve(struct cli_src *t, const char *id, const char *const *serials, size_t n, bool phase,
 			   json_t **out, struct ward_msg *m)
 {
 	ward_err e;
@@ -293,7 +270,7 @@ static ward_err do_approve(struct target *t, const char *id, const char *const *
 		json_decref(body);
 		return e;
 	}
-	e = srv_campaign_approve(t->store, id, serials, n, phase, t->actor, time(NULL), m);
+	e = srv_campaign_approve(t->store, id, serials, n, phase, local_actor(), time(NULL), m);
 	if (!e)
 		e = srv_campaign_json(t->store, id, true, out, m);
 	return e;
@@ -345,7 +322,7 @@ int cli_campaign(int argc, char **argv)
 	long long timeout = 300, rtimeout = 0;
 	size_t nserials = 0;
 	struct ward_msg m = {{0}};
-	struct target t = {0};
+	struct cli_src t = {0};
 	json_t *out = NULL, *body = NULL;
 	const char *cmd, *id = NULL;
 	int c, rc = EX_FAIL;
@@ -441,7 +418,7 @@ int cli_campaign(int argc, char **argv)
 		cli_error("ward campaign: unknown command \"%s\" (see ward campaign --help)", cmd);
 		return EX_USAGE;
 	}
-	e = target_open(conf, &t, &m);
+	e = cli_src_open("campaign", conf, &t, &m);
 	if (e)
 		goto fail;
 	if (!strcmp(cmd, "create")) {
@@ -482,6 +459,6 @@ fail:
 done:
 	json_decref(out);
 	json_decref(body);
-	target_close(&t);
+	cli_src_close(&t);
 	return rc;
 }
